@@ -141,3 +141,14 @@ def finite_or_zero(value: float | None) -> float:
     if value is None or not math.isfinite(value):
         return 0.0
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class SystemBounds:
+    """What a pool can do: inclusion bounds and, inside them, an exclusion zone (W).
+
+    `inclusion` None means unknown (no data); `exclusion` None means no zone.
+    """
+
+    inclusion: Bounds | None
+    exclusion: Bounds | None
