@@ -1,0 +1,105 @@
+"""JSON payloads of the public interface (API.md), built from core data. Pure code."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.core.formulas import PoolSnapshot, to_grid_phases
+from gateway.core.model import Bounds, ChargerSample, Phases, SystemBounds
+from gateway.core.status import ChargerStatus
+from gateway.timefmt import rfc3339
+
+JsonObject = dict[str, Any]
+
+
+def dumps(payload: JsonObject | list[Any]) -> str:
+    """Compact JSON; NaN/inf are never produced by the builders (they emit null)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def _num(value: float | None) -> float | None:
+    """A float for JSON, or None for a missing or non-finite value."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return float(value)
+
+
+def phases_payload(values: Phases) -> JsonObject:
+    return {"value_p1": _num(values.p1), "value_p2": _num(values.p2), "value_p3": _num(values.p3)}
+
+
+def bounds_payload(bounds: Bounds | None) -> JsonObject | None:
+    if bounds is None:
+        return None
+    return {"lower": _num(bounds.lower), "upper": _num(bounds.upper)}
+
+
+def pool_power(snapshot: PoolSnapshot) -> JsonObject:
+    return {
+        "timestamp": rfc3339(snapshot.timestamp),
+        "value": _num(snapshot.power),
+        "missing": list(snapshot.missing),
+    }
+
+
+def pool_current(snapshot: PoolSnapshot) -> JsonObject:
+    return {
+        "timestamp": rfc3339(snapshot.timestamp),
+        **phases_payload(snapshot.current),
+        "missing": list(snapshot.missing),
+    }
+
+
+def charger_state(
+    status: ChargerStatus,
+    sample: ChargerSample | None,
+    phases: tuple[int, ...],
+    now: float,
+) -> JsonObject:
+    """A charger's state; measured fields are null when there is no sample at all.
+
+    The timestamp is the sample's (when it was measured), or the tick's without one.
+    Current and voltage are given per grid phase, after the charger's rotation.
+    """
+    if sample is None:
+        return {
+            "timestamp": rfc3339(now),
+            "status": status.value,
+            "cable_state": None,
+            "component_state": None,
+            "active_power": None,
+            "current_per_phase": None,
+            "voltage_per_phase": None,
+            "energy": None,
+            "current_limit": None,
+            "inclusion_bounds": None,
+        }
+    return {
+        "timestamp": rfc3339(sample.timestamp),
+        "status": status.value,
+        "cable_state": sample.cable_state.value,
+        "component_state": sample.component_state.value,
+        "active_power": _num(sample.active_power),
+        "current_per_phase": phases_payload(to_grid_phases(sample.current, phases)),
+        "voltage_per_phase": phases_payload(_voltage_to_grid(sample.voltage, phases)),
+        "energy": _num(sample.energy),
+        "current_limit": _num(sample.current_limit),
+        "inclusion_bounds": bounds_payload(sample.inclusion_bounds),
+    }
+
+
+def _voltage_to_grid(voltage: Phases, phases: tuple[int, ...]) -> Phases:
+    """Voltages per grid phase: a grid phase the charger is not wired to has none (0)."""
+    grid = [0.0, 0.0, 0.0]
+    for terminal, grid_phase in enumerate(phases):
+        grid[grid_phase - 1] = voltage.as_tuple()[terminal]
+    return Phases(*grid)
+
+
+def system_bounds(bounds: SystemBounds, now: float) -> JsonObject:
+    return {
+        "timestamp": rfc3339(now),
+        "inclusion_bounds": bounds_payload(bounds.inclusion),
+        "exclusion_bounds": bounds_payload(bounds.exclusion),
+    }
