@@ -190,9 +190,9 @@ class MqttBridge:
             return False
         return True
 
-    def forget_retained(self, topic: str) -> None:
-        """Stop republishing a retained topic on reconnect (it was cleared)."""
-        self._retained.pop(topic, None)
+    def remember_retained(self, topic: str, payload: Payload, qos: int = 1) -> None:
+        """Keep a retained message to send on every (re)connect."""
+        self._retained[topic] = (payload, qos)
 
     async def clear_retained(self, topic: str) -> bool:
         """Clear a retained topic on the broker with an empty retained payload."""

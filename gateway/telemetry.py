@@ -1,0 +1,64 @@
+"""What the gateway publishes at every resampling tick, built from the pollers' samples.
+
+Pure with respect to I/O: `TelemetryTick.messages()` turns the latest samples into
+(topic, payload) pairs; the daemon publishes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from gateway.core.formulas import PoolMember, PoolSnapshot, pool_snapshot
+from gateway.core.model import ChargerSample
+from gateway.core.status import ChargerStatus
+from gateway.mqtt import payloads
+from gateway.mqtt.topics import Topics
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLayout:
+    """A pool's name and its members' wiring."""
+
+    name: str
+    members: tuple[PoolMember, ...]
+
+    @property
+    def charger_ids(self) -> list[str]:
+        return [m.charger_id for m in self.members]
+
+
+def pool_messages(
+    topics: Topics, pool: PoolLayout, snapshot: PoolSnapshot
+) -> Iterator[tuple[str, str]]:
+    """The pool's periodic telemetry: power and current per grid phase."""
+    yield topics.pool(pool.name, "power"), payloads.dumps(payloads.pool_power(snapshot))
+    yield (
+        topics.pool(pool.name, "current_per_phase"),
+        payloads.dumps(payloads.pool_current(snapshot)),
+    )
+
+
+def charger_message(
+    topics: Topics,
+    charger_id: str,
+    phases: tuple[int, ...],
+    status: ChargerStatus,
+    sample: ChargerSample | None,
+    error: str | None,
+    now: float,
+) -> tuple[str, str]:
+    """One charger's state message; `error` is the last read error, if any."""
+    body = payloads.charger_state(status, sample, phases, now)
+    body["error"] = error
+    return topics.charger_state(charger_id), payloads.dumps(body)
+
+
+def snapshots(
+    pools: list[PoolLayout],
+    latest: Mapping[str, ChargerSample],
+    now: float,
+    max_data_age: float,
+) -> dict[str, PoolSnapshot]:
+    """Every pool's snapshot at this tick."""
+    return {p.name: pool_snapshot(p.members, latest, now, max_data_age) for p in pools}
