@@ -120,7 +120,9 @@ def status_line(gateway: Gateway) -> str:
         )
     for cid in gateway.pollers:
         sample = latest.get(cid)
-        limit = "-" if sample is None or sample.current_limit is None else f"{sample.current_limit:.1f}"
+        limit = (
+            "-" if sample is None or sample.current_limit is None else f"{sample.current_limit:.1f}"
+        )
         parts.append(f"  {cid}: {gateway.charger_status(cid, now).value:<11} limit {limit} A")
     return "\n".join(parts)
 

@@ -79,7 +79,8 @@ class ChargerPoller:
     def next_delay(self, elapsed: float) -> float:
         """Seconds to wait before the next poll."""
         if self.failures:
-            return min(self.interval * 2 ** (self.failures - 1), self.backoff_max)
+            backoff: float = self.interval * 2.0 ** (self.failures - 1)
+            return min(backoff, self.backoff_max)
         return max(0.0, self.interval - elapsed)
 
     async def run(self) -> None:

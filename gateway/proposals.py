@@ -114,7 +114,9 @@ def _transaction(data: dict[str, Any], source: str | None) -> Transaction:
     raise ProposalError("transaction must be a string or a finite number", source, None)
 
 
-def _validated(data: dict[str, Any], source: str | None, transaction: Transaction) -> ProposalRequest:
+def _validated(
+    data: dict[str, Any], source: str | None, transaction: Transaction
+) -> ProposalRequest:
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         raise ValueError(
@@ -183,7 +185,7 @@ def reply_target(message: aiomqtt.Message, default_topic: str) -> tuple[str, Pro
     response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
     if not response_topic:
         return default_topic, None
-    reply_props = Properties(PacketTypes.PUBLISH)
+    reply_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     correlation = getattr(props, "CorrelationData", None)
     if correlation:
         reply_props.CorrelationData = correlation

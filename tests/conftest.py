@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -137,11 +138,11 @@ class MqttProbe:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     seen = [(m.topic, m.payload[:200]) for m in self.on(topic)[-5:]]
-                    raise AssertionError(f"nothing matching on {topic} in {timeout} s; last: {seen}")
-                try:
+                    raise AssertionError(
+                        f"nothing matching on {topic} in {timeout} s; last: {seen}"
+                    )
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new.wait(), remaining)
-                except TimeoutError:
-                    pass
 
     async def publish(self, topic: str, payload: Any, **kwargs: Any) -> None:
         if isinstance(payload, dict | list):

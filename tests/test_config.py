@@ -58,7 +58,12 @@ def test_valid_config_resolves_defaults_and_default_pool(tmp_path: Path) -> None
     assert resolved["distribution"]["min_current"] == 6.0
     assert resolved["chargers"][0]["phases"] == [2, 3, 1]
     assert resolved["pools"] == [
-        {"name": "default", "chargers": ["bay-1", "bay-2"], "phase_limit": None, "default_power": None}
+        {
+            "name": "default",
+            "chargers": ["bay-1", "bay-2"],
+            "phase_limit": None,
+            "default_power": None,
+        }
     ]
 
 

@@ -80,7 +80,5 @@ def test_sums_are_preserved_by_rotation(chargers: list) -> None:  # type: ignore
     wired_total = sum(sum(c[: len(w)]) for _, c, w in chargers)
     assert math.isclose(sum(snap.current), wired_total, abs_tol=1e-6)
     for grid_phase in (1, 2, 3):
-        expected = sum(
-            c[t] for _, c, w in chargers for t, g in enumerate(w) if g == grid_phase
-        )
+        expected = sum(c[t] for _, c, w in chargers for t, g in enumerate(w) if g == grid_phase)
         assert math.isclose(snap.current.as_tuple()[grid_phase - 1], expected, abs_tol=1e-6)

@@ -89,7 +89,9 @@ def discovery_messages(config: GatewayConfig, topics: Topics) -> Iterator[tuple[
         }
         state = topics.charger_state(charger.id)
         entities = [
-            _sensor(charger_id, "power", "Power", state, "{{ value_json.active_power }}", "power", "W"),
+            _sensor(
+                charger_id, "power", "Power", state, "{{ value_json.active_power }}", "power", "W"
+            ),
             _sensor(
                 charger_id,
                 "current_limit",
