@@ -1,0 +1,174 @@
+"""What goes into the distributor (one `ChargerState` per charger) and what comes out.
+
+Currents are A per phase, powers W. A charger's `phases` maps its terminals to grid
+phases: `phases[i]` is the grid phase (1..3) wired to the charger's L(i+1), so
+`(2, 3, 1)` is a rotated three-phase charger and `(2,)` a single-phase one on grid L2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gateway.core.model import ChargerSample, Phases
+
+NO_CURRENT = Phases()
+"""Zero on every phase."""
+
+CHARGER_STATUSES = frozenset({"working", "not_working", "uncertain"})
+"""The status tracker's verdicts (`gateway.core.status.ChargerStatus` values)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerState:
+    """One charger as the distributor sees it at one call: wiring, limits, latest data.
+
+    Attributes:
+        charger_id: The charger's id.
+        phases: Grid phase wired to each of the charger's terminals (distinct, 1..3).
+        max_current: Hardware or cable limit (A per phase).
+        min_current: The charger's own minimum (A); None means the config's.
+        step: Resolution of the charger's setpoint (A); limits are rounded down to it.
+        nominal_voltage: Voltage when the sample has none; None means the config's.
+        ev_phases: How many phases the EV draws on, if configured (else detected from
+            measured currents; until then every wired phase is assumed).
+        sample: The latest reading, None when there never was one.
+        fresh: False when `sample` is missing or older than the pool's max data age:
+            the charger cannot be commanded reliably, so it is assumed to draw what it
+            was last allowed (see `Distributor`).
+        status: The status tracker's verdict: "working", "not_working" or
+            "uncertain" (a recent write failed). `ChargerStatus` members are accepted.
+    """
+
+    charger_id: str
+    phases: tuple[int, ...]
+    max_current: float
+    min_current: float | None = None
+    step: float = 0.1
+    nominal_voltage: float | None = None
+    ev_phases: int | None = None
+    sample: ChargerSample | None = None
+    fresh: bool = True
+    status: str = "working"
+
+    def __post_init__(self) -> None:
+        where = f"charger {self.charger_id!r}"
+        if not 1 <= len(self.phases) <= 3 or len(set(self.phases)) != len(self.phases):
+            raise ValueError(f"{where}: phases must be 1 to 3 distinct grid phases")
+        if any(phase not in (1, 2, 3) for phase in self.phases):
+            raise ValueError(f"{where}: phases must be grid phases 1, 2 or 3")
+        if not math.isfinite(self.max_current) or self.max_current < 0:
+            raise ValueError(f"{where}: max_current must be a finite number >= 0")
+        if not math.isfinite(self.step) or self.step <= 0:
+            raise ValueError(f"{where}: step must be > 0 A")
+        if self.min_current is not None and not 0 < self.min_current < math.inf:
+            raise ValueError(f"{where}: min_current must be > 0 A")
+        if self.ev_phases is not None and not 1 <= self.ev_phases <= len(self.phases):
+            raise ValueError(f"{where}: ev_phases must be between 1 and {len(self.phases)}")
+        if self.status not in CHARGER_STATUSES:
+            raise ValueError(f"{where}: status must be one of {sorted(CHARGER_STATUSES)}")
+
+
+class DecisionCode(StrEnum):
+    """Why a charger got its limit; `ChargerDecision.reason` says it in words."""
+
+    CHARGING = "charging"
+    """Admitted, at its max-min fair share."""
+    RAMPING = "ramping"
+    """Admitted, held back by the ramp (increases are gradual)."""
+    AT_MAXIMUM = "at_maximum"
+    """Admitted, at the charger's maximum current."""
+    RECLAIMED = "reclaimed"
+    """Admitted, capped near its draw because it draws less than it was given."""
+    WAITING = "waiting"
+    """Wants power, but the minimum current does not fit yet: queued."""
+    PAUSED_MIN_OFF = "paused_min_off"
+    """Paused recently; may not restart before the minimum off time."""
+    PAUSED_ROTATION = "paused_rotation"
+    """Charged for a rotation period; yielded to an EV that waited longer."""
+    PAUSED_IDLE = "paused_idle"
+    """Drew nothing for a while; its place went to EVs that draw."""
+    PAUSED_LIMIT = "paused_limit"
+    """Cut to 0: the target or a phase limit cannot hold its minimum current."""
+    NO_EV = "no_ev"
+    """No EV plugged in: nothing reserved."""
+    NOT_WORKING = "not_working"
+    """Charger not ready (error, not usable): nothing given."""
+    BELOW_MINIMUM = "below_minimum"
+    """The charger's maximum is below the minimum current: it can never charge."""
+    STALE = "stale"
+    """No fresh data: limit held (never raised); its last limit is reserved."""
+    UNCERTAIN = "uncertain"
+    """A write failed recently: limit held (never raised); its last limit is reserved."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerDecision:
+    """The distributor's decision for one charger, with what it was based on.
+
+    Attributes:
+        charger_id: The charger's id.
+        current: The limit to command (A per phase): 0 or in [min, max] on the step.
+        code: Why, as a code.
+        reason: Why, in words (e.g. "reclaimed: draws 7.9 A, capped at 8.9 A").
+        grid_phases: Grid phases this charger is counted on for the fuse.
+        ev_phases: Phases counted for power (detected, configured or assumed).
+        power: Estimated power (W) this charger may draw under the decision.
+        controlled: True when `current` is trusted to be applied; False for stale,
+            uncertain or not working chargers, whose `reserved` current is counted
+            instead.
+        reserved: Current (A) per grid phase counted for an uncontrolled charger.
+    """
+
+    charger_id: str
+    current: float
+    code: DecisionCode
+    reason: str
+    grid_phases: tuple[int, ...]
+    ev_phases: int
+    power: float
+    controlled: bool = True
+    reserved: Phases = NO_CURRENT
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The result of one `Distributor.distribute` call.
+
+    Attributes:
+        timestamp: The `now` of the call.
+        target_power: The target it was given (W), after sanitising (NaN -> 0).
+        phase_limit: The fuse limit per grid phase (A), None for none.
+        decisions: Per charger id, its decision.
+        power: Estimated power of the allocation (W): controlled chargers at their
+            limit on their EV's phases, plus what uncontrolled ones are assumed to draw.
+        phase_currents: Per grid phase, the sum of every charger's limit on it plus
+            uncontrolled chargers' reserves: what the fuse may have to carry.
+        reserved_currents: The uncontrolled part of `phase_currents`.
+        reserved_power: The uncontrolled part of `power`.
+    """
+
+    timestamp: float
+    target_power: float
+    phase_limit: float | None
+    decisions: Mapping[str, ChargerDecision]
+    power: float
+    phase_currents: Phases
+    reserved_currents: Phases = NO_CURRENT
+    reserved_power: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """Per charger id, the current limit to command (A per phase)."""
+        return {cid: decision.current for cid, decision in self.decisions.items()}
+
+    def __getitem__(self, charger_id: str) -> float:
+        """The current limit for one charger (A per phase)."""
+        return self.decisions[charger_id].current
+
+    def reason(self, charger_id: str) -> str:
+        """Why one charger got its limit, in words."""
+        return self.decisions[charger_id].reason
