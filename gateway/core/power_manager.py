@@ -1,0 +1,305 @@
+"""The pool's priority power manager: many actors' proposals resolved into one target.
+
+Pure code (no I/O, no asyncio; the clock is passed in as float seconds), implementing
+the Frequenz SDK's "matryoshka" algorithm as described in words in section 1 of the
+SDK behaviour notes:
+
+- Every actor (`source`) holds at most one `Proposal`: a preferred power and/or
+  bounds, at a priority. Higher priorities bound lower ones, like nested dolls.
+- Proposals are walked from the highest priority to the lowest. Among equal
+  priorities the source whose name sorts **last** counts as the higher one (the SDK's
+  tie-break), so the source that sorts first has the final say on the power.
+- The lowest-priority proposal that gives a power decides the target, clamped into
+  the system bounds narrowed by every proposal above it. The walk stops as soon as
+  those bounds become empty: lower proposals are then ignored.
+- With no proposal giving a power the target is 0 W.
+
+Where we differ from the SDK, on purpose:
+
+- `drop_expired` recomputes the target at once (the SDK waits for the next event),
+  so an expired proposal stops steering the chargers on time.
+- A proposal that arrives before any system bounds is kept (the SDK discards it);
+  while the inclusion bounds are unknown the target is 0 W, and it is recomputed when
+  bounds arrive.
+- An optional `default_power` acts as a permanent proposal below every real one, so
+  EVs can charge when no actor proposes anything. Being the lowest proposal with a
+  power, it decides whenever it is walked: actors above it steer it with bounds, and
+  an actor's preferred power without bounds is overridden by it, exactly as by any
+  lower-priority proposal in the SDK.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from gateway.core.bounds_math import (
+    Interval,
+    Options,
+    Zone,
+    adjust_exclusion_bounds,
+    as_bounds,
+    as_interval,
+    clamp_to_bounds,
+    exclusion_zone,
+    inside_zone,
+    intersect,
+    is_empty,
+    nearest,
+)
+from gateway.core.model import Bounds, SystemBounds
+
+DEFAULT_POWER_SOURCE = "(default_power)"
+"""Source name of the `default_power` proposal; parentheses keep it apart from every
+name an actor may use (`[A-Za-z0-9_-]{1,64}`), so no actor can replace or withdraw it."""
+
+UNKNOWN_INCLUSION: Interval = (0.0, 0.0)
+"""Running bounds while the system inclusion bounds are unknown: only 0 W is safe."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One actor's wish: a preferred power and/or bounds for everything below it.
+
+    `power` None leaves the target to others (the bounds still restrict lower
+    priorities); `power` None with both bounds None withdraws the source's proposal.
+    `created` (s, the caller's clock) is when it was made; it expires
+    `max_proposal_age` seconds later unless the source proposes again.
+    """
+
+    source: str
+    priority: int
+    power: float | None
+    bounds: Bounds
+    created: float
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("power", self.power),
+            ("bounds.lower", self.bounds.lower),
+            ("bounds.upper", self.bounds.upper),
+        ):
+            if value is not None and not math.isfinite(value):
+                raise ValueError(
+                    f"proposal from {self.source!r}: {name} is {value}; "
+                    "give a finite number of W, or None to leave it open"
+                )
+
+    @property
+    def withdraws(self) -> bool:
+        """True when the proposal carries nothing: it takes the source's proposal back."""
+        return self.power is None and self.bounds.lower is None and self.bounds.upper is None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """What a source at `priority` is told: the pool's target and the room it has.
+
+    `bounds` are the inclusion bounds available at this priority: the system inclusion
+    bounds narrowed by every proposal of strictly higher priority; None while the
+    system inclusion bounds are unknown. `exclusion` is the system's exclusion zone
+    as given (None when there is none), for `adjust_to_bounds`.
+    """
+
+    priority: int
+    target_power: float
+    bounds: Bounds | None
+    exclusion: Bounds | None = None
+
+    def adjust_to_bounds(self, power: float) -> Options:
+        """The deliverable powers nearest to `power` at this priority (see module fn)."""
+        return adjust_to_bounds(power, self.bounds, self.exclusion)
+
+
+def adjust_to_bounds(power: float, bounds: Bounds | None, exclusion: Bounds | None) -> Options:
+    """The (low, high) deliverable powers nearest to `power`, as the SDK's report offers.
+
+    `bounds` are inclusion bounds (a `None` side is unbounded); None bounds, i.e.
+    unknown, offer nothing: (None, None). See `bounds_math.clamp_to_bounds` for the
+    rules; an actor can use this to propose something that will not be clamped.
+    """
+    if bounds is None:
+        return (None, None)
+    return clamp_to_bounds(power, as_interval(bounds), exclusion_zone(exclusion))
+
+
+class PowerManager:
+    """Resolves the proposals of one pool into a target power (W), SDK "matryoshka" style.
+
+    Proposals are kept per source: a new proposal from a source replaces its previous
+    one, even at another priority. Walk order is priority descending, then source name
+    descending (so on equal priority the name that sorts last is the higher one). The
+    target is recomputed on every change: `propose`, `set_system_bounds`, and
+    `drop_expired` when it drops something.
+    """
+
+    def __init__(self, max_proposal_age: float = 60.0, default_power: float | None = None) -> None:
+        if not (math.isfinite(max_proposal_age) and max_proposal_age > 0):
+            raise ValueError(
+                f"max_proposal_age is {max_proposal_age}; give a positive number of seconds"
+            )
+        if default_power is not None and not math.isfinite(default_power):
+            raise ValueError(f"default_power is {default_power}; give a finite number of W")
+        self._max_age = max_proposal_age
+        self._default: Proposal | None = None
+        if default_power is not None:
+            # Its priority is never compared: it is always walked last.
+            self._default = Proposal(
+                DEFAULT_POWER_SOURCE, -(2**63), default_power, Bounds(None, None), 0.0
+            )
+        self._proposals: dict[str, Proposal] = {}
+        self._system = SystemBounds(inclusion=None, exclusion=None)
+        self._target = 0.0
+
+    # ------------------------------------------------------------------ inputs
+    def set_system_bounds(self, bounds: SystemBounds, now: float) -> bool:
+        """Take the pool's new system bounds; True when the target changed.
+
+        `now` is taken for a uniform interface: bounds do not age here.
+        """
+        self._system = bounds
+        return self._recompute()
+
+    def propose(self, proposal: Proposal, now: float) -> None:
+        """Store, replace or withdraw `proposal.source`'s proposal, and recompute the target.
+
+        The proposal's age is judged from `proposal.created` by `drop_expired` only;
+        `now` is taken for a uniform interface. Raises ValueError for the reserved
+        source name `DEFAULT_POWER_SOURCE`.
+        """
+        if proposal.source == DEFAULT_POWER_SOURCE:
+            raise ValueError(f"source name {DEFAULT_POWER_SOURCE!r} is reserved; choose another")
+        if proposal.withdraws:
+            self._proposals.pop(proposal.source, None)
+        else:
+            self._proposals[proposal.source] = proposal
+        self._recompute()
+
+    def drop_expired(self, now: float) -> list[str]:
+        """Drop proposals older than `max_proposal_age` at `now`; return their sources.
+
+        "Older" is strictly greater, as in the SDK. Unlike the SDK the target is
+        recomputed at once, so a silent actor stops steering the pool on time.
+        """
+        expired = sorted(
+            source
+            for source, proposal in self._proposals.items()
+            if now - proposal.created > self._max_age
+        )
+        for source in expired:
+            del self._proposals[source]
+        if expired:
+            self._recompute()
+        return expired
+
+    # ------------------------------------------------------------------ outputs
+    @property
+    def target(self) -> float:
+        """The current target power of the pool (W); 0 W when no proposal gives one."""
+        return self._target
+
+    @property
+    def system_bounds(self) -> SystemBounds:
+        """The system bounds last given (both None before the first)."""
+        return self._system
+
+    def next_expiry(self) -> float | None:
+        """When the oldest live proposal reaches `max_proposal_age`; None with none.
+
+        A proposal is dropped by the first `drop_expired` call *after* this time, so a
+        timer should fire at or just after it.
+        """
+        if not self._proposals:
+            return None
+        return min(p.created for p in self._proposals.values()) + self._max_age
+
+    def sources(self) -> list[str]:
+        """The sources with a live proposal, highest first in walk order.
+
+        The `default_power` proposal is not an actor's and is not listed.
+        """
+        return [proposal.source for proposal in self._ordered()]
+
+    def report(self, source: str) -> SourceReport | None:
+        """The report for a live proposal's source, or None when it has none."""
+        proposal = self._proposals.get(source)
+        if proposal is None:
+            return None
+        return self.report_for_priority(proposal.priority)
+
+    def report_for_priority(self, priority: int) -> SourceReport:
+        """The report for an actor at `priority` (live or not), SDK report semantics.
+
+        Starting from the system inclusion bounds, the proposals of strictly higher
+        priority narrow the bounds one by one, highest first. A proposal whose bounds
+        lie wholly inside the exclusion zone is skipped; at the first proposal whose
+        bounds do not meet the running bounds the narrowing stops (the lower
+        proposals are ignored, as they are by the target calculation); after each
+        narrowing the ends are moved out of the exclusion zone.
+        """
+        exclusion = self._system.exclusion
+        running = self._inclusion()
+        if running is None:
+            return SourceReport(priority, self._target, None, exclusion)
+        zone = exclusion_zone(exclusion)
+        for proposal in self._ordered():
+            if proposal.priority <= priority:
+                break
+            theirs = as_interval(proposal.bounds, fill=running)
+            if inside_zone(theirs, zone):
+                continue
+            narrowed = intersect(running, theirs)
+            if is_empty(narrowed):
+                break
+            running = adjust_exclusion_bounds(narrowed, zone)
+        return SourceReport(priority, self._target, as_bounds(running), exclusion)
+
+    # ------------------------------------------------------------------ internals
+    def _ordered(self) -> list[Proposal]:
+        """Live proposals, highest first: priority, then source name, both descending."""
+        return sorted(self._proposals.values(), key=lambda p: (p.priority, p.source), reverse=True)
+
+    def _walk(self) -> Iterator[Proposal]:
+        """The proposals in walk order, the `default_power` one last."""
+        yield from self._ordered()
+        if self._default is not None:
+            yield self._default
+
+    def _inclusion(self) -> Interval | None:
+        """The system inclusion bounds as an interval; None when unknown.
+
+        A NaN side cannot be reasoned about, so it makes the bounds unknown too.
+        """
+        inclusion = self._system.inclusion
+        if inclusion is None:
+            return None
+        interval = as_interval(inclusion)
+        if math.isnan(interval[0]) or math.isnan(interval[1]):
+            return None
+        return interval
+
+    def _recompute(self) -> bool:
+        """Recompute the target; True when it changed."""
+        previous = self._target
+        self._target = self._compute_target()
+        return self._target != previous
+
+    def _compute_target(self) -> float:
+        """The matryoshka walk (SDK behaviour notes, section 1.3)."""
+        zone: Zone | None = exclusion_zone(self._system.exclusion)
+        inclusion = self._inclusion()
+        running = UNKNOWN_INCLUSION if inclusion is None else inclusion
+        target = 0.0
+        for proposal in self._walk():
+            if is_empty(running):
+                break
+            if proposal.power is not None:
+                chosen = nearest(proposal.power, clamp_to_bounds(proposal.power, running, zone))
+                if chosen is not None:
+                    target = chosen
+            theirs = as_interval(proposal.bounds, fill=running)
+            if inside_zone(theirs, zone):
+                continue
+            running = adjust_exclusion_bounds(intersect(running, theirs), zone)
+        return target
