@@ -226,7 +226,7 @@ DEFAULTS: list[tuple[SystemBounds, list[Proposal], float]] = [
     (NO_ZONE, [], 11000.0),
     (SystemBounds(Bounds(0.0, 7400.0), None), [], 7400.0),
     (SystemBounds(None, None), [], 0.0),  # unknown bounds: 0 W
-    (NO_ZONE, [proposal("hems", 3000.0)], 11000.0),  # a power alone: overridden
+    (NO_ZONE, [proposal("hems", 3000.0)], 3000.0),  # an actor's power decides, not the default
     (NO_ZONE, [proposal("hems", 3000.0, bounds=Bounds(3000.0, 3000.0))], 3000.0),
     (NO_ZONE, [proposal("hems", 0.0, bounds=Bounds(0.0, 0.0))], 0.0),  # stop charging
     (NO_ZONE, [proposal("cap", N, bounds=Bounds(N, 5000.0))], 5000.0),

@@ -261,7 +261,13 @@ class PowerManager:
         return sorted(self._proposals.values(), key=lambda p: (p.priority, p.source), reverse=True)
 
     def _walk(self) -> Iterator[Proposal]:
-        """The proposals in walk order, the `default_power` one last."""
+        """The proposals in walk order, the `default_power` one last.
+
+        `default_power` only decides when no actor's proposal gave a power: it is what
+        EVs get when nobody asks for anything, never an override of an actor's power
+        (the plain matryoshka rule would let the lowest proposal, the default, win).
+        It is still clamped into the bounds of every actor's proposal.
+        """
         yield from self._ordered()
         if self._default is not None:
             yield self._default
@@ -291,13 +297,15 @@ class PowerManager:
         inclusion = self._inclusion()
         running = UNKNOWN_INCLUSION if inclusion is None else inclusion
         target = 0.0
+        decided = False
         for proposal in self._walk():
             if is_empty(running):
                 break
-            if proposal.power is not None:
+            if proposal.power is not None and not (proposal is self._default and decided):
                 chosen = nearest(proposal.power, clamp_to_bounds(proposal.power, running, zone))
                 if chosen is not None:
                     target = chosen
+                    decided = True
             theirs = as_interval(proposal.bounds, fill=running)
             if inside_zone(theirs, zone):
                 continue
