@@ -96,9 +96,12 @@ class Scenario:
         return list(latest.values())
 
     def walk(self) -> list[Proposal]:
-        """Live proposals in walk order, the default one last."""
+        """Live proposals in walk order, the default one last.
+
+        The default only takes part when no actor gives a power: it never overrides one.
+        """
         order = sorted(self.live(), key=lambda p: (p.priority, p.source), reverse=True)
-        if self.default_power is not None:
+        if self.default_power is not None and all(p.power is None for p in order):
             order.append(Proposal(DEFAULT_POWER_SOURCE, 0, self.default_power, Bounds(N, N), 0))
         return order
 
