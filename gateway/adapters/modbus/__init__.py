@@ -1,0 +1,1 @@
+"""Modbus chargers: register-map profiles (data), pure decoding, and the TCP adapter."""

@@ -1,0 +1,355 @@
+"""Charger register maps as data: the profile model and its loader.
+
+A profile is one TOML file in `gateway/profiles/` naming a product's Modbus registers:
+where each quantity lives, its type, word order and scale, the state codes, the current
+setpoint and the watchdog the charger expects. Adding a charger model is adding a file.
+The schema is documented in `gateway/profiles/generic.toml`.
+
+Loading validates the file with pydantic (clear errors naming the file and key), then
+compiles it into plain frozen dataclasses with the read plan and the field codecs
+precomputed: the poll path never touches pydantic.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gateway.adapters.modbus.decoding import (
+    DataType,
+    FieldCodec,
+    WordOrder,
+    encode,
+    is_integer_type,
+    register_count,
+)
+from gateway.adapters.modbus.plan import PlannedRead, RegisterRange, compile_reads
+from gateway.adapters.modbus.schema import (
+    ProfileFile,
+    RegisterDefaults,
+    RegisterModel,
+    format_errors,
+)
+from gateway.core.model import CableState, ComponentState
+
+MEASUREMENTS = (
+    "voltage_l1",
+    "voltage_l2",
+    "voltage_l3",
+    "current_l1",
+    "current_l2",
+    "current_l3",
+    "active_power",
+    "energy",
+    "current_limit",
+)
+"""Numeric quantities a profile may map, in the order the adapter uses them."""
+
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "voltage": (0.0, 1000.0),  # V phase-neutral; 0 on a phase that is not connected
+    "current": (-1.0, 1000.0),  # A; meters show small negative noise at 0 A
+    "active_power": (-1.0e6, 1.0e6),  # W
+    "energy": (0.0, 1.0e13),  # Wh
+    "current_limit": (0.0, 1000.0),  # A
+    "safe_current": (0.0, 1000.0),  # A
+}
+"""Default plausible range per quantity; a register may narrow or widen it (`range`)."""
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names the file, key and reason."""
+
+
+StateCode = int | str
+ChargerState = tuple[CableState, ComponentState]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSpec:
+    """Where one quantity lives and how to decode it."""
+
+    name: str
+    address: int
+    function_code: int
+    data_type: DataType
+    word_order: WordOrder = WordOrder.BIG
+    scale: float = 1.0
+    count: int = 1
+    minimum: float = -1.7976931348623157e308
+    maximum: float = 1.7976931348623157e308
+    nan_as_zero: bool = False
+
+    @property
+    def range(self) -> RegisterRange:
+        """The registers it spans, for read planning."""
+        return RegisterRange(self.function_code, self.address, self.count, self.name)
+
+    def codec(self) -> FieldCodec:
+        """A codec for this value on its own (offset 0); planning places it in a block."""
+        return FieldCodec(
+            name=self.name,
+            address=self.address,
+            offset=0,
+            data_type=self.data_type,
+            word_order=self.word_order,
+            scale=self.scale,
+            count=self.count,
+            minimum=self.minimum,
+            maximum=self.maximum,
+            nan_as_zero=self.nan_as_zero,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SetpointSpec:
+    """The register the per-phase current limit is written to."""
+
+    address: int
+    data_type: DataType
+    word_order: WordOrder
+    scale: float
+    write_function_code: int  # 6 (one register) or 16
+
+    @property
+    def count(self) -> int:
+        """Registers the setpoint spans."""
+        return register_count(self.data_type)
+
+    def encode(self, amps: float) -> list[int]:
+        """The registers that set `amps`."""
+        return encode(amps, self.data_type, self.word_order, self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSpec:
+    """A register the charger wants written regularly to know its master is alive."""
+
+    address: int
+    value: int
+    interval: float  # s
+    write_function_code: int = 6
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogSpec:
+    """What keeps the charger from falling back to its safe current.
+
+    `keepalive_interval`: rewrite the last setpoint at least this often (s). The charger
+    drops a setpoint after `validity_time` (documentation; configured on the charger),
+    shown counting down in `validity_register` where it has one. `heartbeat`: a separate
+    life-bit register some chargers use instead.
+    """
+
+    keepalive_interval: float | None = None
+    validity_time: float | None = None
+    validity_register: int | None = None
+    heartbeat: HeartbeatSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSource:
+    """The vendor document the addresses come from."""
+
+    title: str
+    url: str | None = None
+    version: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated register map, with its read plan compiled (`read_plan`).
+
+    `dataclasses.replace` on a profile recompiles the plan, so tests and callers can
+    derive variants (another watchdog, a moved register) safely.
+    """
+
+    name: str
+    vendor: str
+    model: str
+    protocol: str
+    unit_id: int
+    source: DocumentSource
+    registers: Mapping[str, RegisterSpec]
+    state: RegisterSpec
+    state_codes: Mapping[StateCode, ChargerState]
+    setpoint: SetpointSpec
+    min_current: float = 6.0
+    current_step: float = 0.1
+    watchdog: WatchdogSpec | None = None
+    safe_current: RegisterSpec | None = None
+    read_max_gap: int = 16
+    read_plan: tuple[PlannedRead, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        specs = [*self.registers.values(), self.state]
+        plan = compile_reads(((s.range, s.codec()) for s in specs), self.read_max_gap)
+        object.__setattr__(self, "read_plan", plan)
+
+    @property
+    def keepalive_interval(self) -> float | None:
+        """Seconds after which the adapter rewrites its last setpoint (None: never)."""
+        return self.watchdog.keepalive_interval if self.watchdog else None
+
+
+def load_profile(name: str) -> Profile:
+    """The shipped profile `name` (the file `gateway/profiles/<name>.toml`).
+
+    Raises `ProfileError` for an unknown name (listing the known ones) or an invalid file.
+    """
+    if not NAME_PATTERN.match(name):
+        raise ProfileError(f"invalid profile name {name!r}")
+    return _load_shipped(name)
+
+
+@functools.cache
+def _load_shipped(name: str) -> Profile:
+    path = _profiles_dir() / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(_profiles_dir().glob("*.toml")))
+        raise ProfileError(f"unknown charger profile {name!r}; known profiles: {known}")
+    return load_profile_file(path)
+
+
+def available_profiles() -> list[Profile]:
+    """Every shipped profile, sorted by name."""
+    return [load_profile(p.stem) for p in sorted(_profiles_dir().glob("*.toml"))]
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    """A profile from any TOML file; its `name` must match the file name."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"profile {path}: {exc}") from exc
+    profile = parse_profile(data, str(path))
+    if profile.name != path.stem:
+        raise ProfileError(f"profile {path}: name {profile.name!r} must match the file name")
+    return profile
+
+
+def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> Profile:
+    """A profile from already parsed TOML data; `source` names it in errors."""
+    from pydantic import ValidationError
+
+    try:
+        model = ProfileFile.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ProfileError(f"profile {source}: {format_errors(exc)}") from exc
+    try:
+        return _compile(model)
+    except ValueError as exc:
+        raise ProfileError(f"profile {source}: {exc}") from exc
+
+
+def _profiles_dir() -> Path:
+    return Path(str(resources.files("gateway") / "profiles"))
+
+
+def _register(name: str, model: RegisterModel, defaults: RegisterDefaults) -> RegisterSpec:
+    data_type = model.type or defaults.type or DataType.FLOAT32
+    kind = name[: -len("_l1")] if name.startswith(("voltage_l", "current_l")) else name
+    valid = model.range or PLAUSIBLE.get(kind)
+    bounds = {} if valid is None else {"minimum": valid[0], "maximum": valid[1]}
+    spec = RegisterSpec(
+        name=name,
+        address=model.address,
+        function_code=model.function_code or defaults.function_code or 3,
+        data_type=data_type,
+        word_order=model.word_order or defaults.word_order or WordOrder.BIG,
+        scale=model.scale if model.scale is not None else 1.0,
+        count=register_count(data_type, model.length),
+        nan_as_zero=bool(model.nan_as_zero),
+        **bounds,
+    )
+    if spec.address + spec.count > 65536:
+        raise ValueError(f"registers.{name}: address {spec.address} + {spec.count} > 65536")
+    if data_type is DataType.ASCII and name != "state":
+        raise ValueError(f"registers.{name}: only the state may be ascii")
+    return spec
+
+
+def _compile(model: ProfileFile) -> Profile:
+    defaults = model.register_defaults or RegisterDefaults()
+    registers = {
+        name: _register(name, reg, defaults)
+        for name, reg in model.registers
+        if name != "state" and isinstance(reg, RegisterModel)
+    }
+    state = _register("state", model.registers.state, defaults)
+    state_codes = _state_codes(model.states, state)
+    safe = None
+    if model.safe_current is not None:
+        safe = _register("safe_current", model.safe_current, defaults)
+    if safe is not None and safe.data_type is DataType.ASCII:
+        raise ValueError("safe_current cannot be ascii")
+    sp = model.setpoint
+    setpoint = SetpointSpec(
+        address=sp.address,
+        data_type=sp.type,
+        word_order=sp.word_order,
+        scale=sp.scale,
+        write_function_code=sp.write_function_code,
+    )
+    if setpoint.write_function_code == 6 and setpoint.count != 1:
+        raise ValueError(f"setpoint: function code 6 writes one register, {sp.type} needs more")
+    wd = model.watchdog
+    watchdog = None
+    if wd is not None:
+        hb = wd.heartbeat
+        watchdog = WatchdogSpec(
+            keepalive_interval=wd.keepalive_interval,
+            validity_time=wd.validity_time,
+            validity_register=wd.validity_register,
+            heartbeat=HeartbeatSpec(hb.address, hb.value, hb.interval, hb.write_function_code)
+            if hb
+            else None,
+        )
+    src = model.source
+    return Profile(
+        name=model.name,
+        vendor=model.vendor,
+        model=model.model,
+        protocol=model.protocol,
+        unit_id=model.unit_id,
+        source=DocumentSource(src.title, src.url, src.version, src.notes),
+        registers=registers,
+        state=state,
+        state_codes=state_codes,
+        setpoint=setpoint,
+        min_current=model.min_current,
+        current_step=model.current_step,
+        watchdog=watchdog,
+        safe_current=safe,
+        read_max_gap=model.read.max_gap,
+    )
+
+
+def _state_codes(
+    raw: Mapping[str, tuple[CableState, ComponentState]], state: RegisterSpec
+) -> dict[StateCode, ChargerState]:
+    """TOML keys are strings: integer state registers get integer keys."""
+    codes: dict[StateCode, ChargerState] = {}
+    for key, value in raw.items():
+        if state.data_type is DataType.ASCII:
+            codes[key.strip()] = value
+            continue
+        if not is_integer_type(state.data_type):
+            raise ValueError(f"registers.state: must be an integer or ascii, not {state.data_type}")
+        try:
+            codes[int(key, 0)] = value
+        except ValueError:
+            raise ValueError(
+                f"states.{key}: the state register is {state.data_type}, "
+                "so each code must be an integer"
+            ) from None
+    return codes
