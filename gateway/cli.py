@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The OCPP library logs every frame at INFO: too much for a daemon's journal.
+    logging.getLogger("gateway.adapters.ocpp.wire").setLevel(logging.WARNING)
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except ConfigError as exc:

@@ -162,6 +162,12 @@ class OcppConfig(_Section):
     response_timeout: float = Field(10.0, gt=0, le=120)
     authorize_id_tags: list[str] | None = None
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> OcppConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("TLS needs both cert_file and key_file (or neither)")
+        return self
+
 
 class HomeAssistantConfig(_Section):
     enabled: bool = True

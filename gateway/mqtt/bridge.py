@@ -29,6 +29,9 @@ MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
 Payload = str | bytes | None
 
+OUTBOX_SIZE = 20_000
+_Outgoing = tuple[str, "Payload", int, bool, "Properties | None"]
+
 ONLINE = "online"
 OFFLINE = "offline"
 BACKOFF_START = 0.5
@@ -52,6 +55,7 @@ class MqttBridge:
         self._on_message = on_message
         self._on_connect = on_connect
         self._client: aiomqtt.Client | None = None
+        self._outbox: asyncio.Queue[_Outgoing] | None = None
         self._retained: dict[str, tuple[Payload, int]] = {}
         self._fixed = _fixed_protocol(config.protocol)
         self._protocol: aiomqtt.ProtocolVersion | None = self._fixed
@@ -119,12 +123,41 @@ class MqttBridge:
                 await client.publish(topic, payload, qos=qos, retain=True)
             for topic in self._subscriptions:
                 await client.subscribe(topic, qos=1)
+            outbox: asyncio.Queue[_Outgoing] = asyncio.Queue(maxsize=OUTBOX_SIZE)
+            self._outbox = outbox
             self.connected.set()
-            if self._on_connect is not None:
-                await self._on_connect()
-            async for message in client.messages:
-                if self._on_message is not None:
-                    await self._handle(message)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._send(client, outbox))
+                    group.create_task(self._receive(client))
+            except* aiomqtt.MqttError as errors:
+                raise errors.exceptions[0] from None
+            finally:
+                self._outbox = None
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        if self._on_connect is not None:
+            await self._on_connect()
+        async for message in client.messages:
+            if self._on_message is not None:
+                await self._handle(message)
+
+    async def _send(self, client: aiomqtt.Client, outbox: asyncio.Queue[_Outgoing]) -> None:
+        """Drain the outbox: publishers never wait for the network themselves."""
+        task = asyncio.current_task()
+        while True:
+            topic, payload, qos, retain, properties = await outbox.get()
+            await client.publish(
+                topic,
+                payload,
+                qos=qos,
+                retain=retain,
+                properties=properties if self.is_v5 else None,
+            )
+            # aiomqtt's publish can swallow a cancellation that lands while it waits;
+            # honour it here, or the TaskGroup would wait for this task for ever.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
     async def _handle(self, message: aiomqtt.Message) -> None:
         assert self._on_message is not None
@@ -171,22 +204,20 @@ class MqttBridge:
         retain: bool = False,
         properties: Properties | None = None,
     ) -> bool:
-        """Publish now if connected; returns False when the message was dropped."""
+        """Queue a message for the broker; False when it was dropped (not connected).
+
+        Never waits for the network, so a broker outage cannot stall the caller; a
+        retained message is also kept for the next connect.
+        """
         if retain:
             self._retained[topic] = (payload, qos)
-        client = self._client
-        if client is None:
+        outbox = self._outbox
+        if outbox is None:
             return False
         try:
-            await client.publish(
-                topic,
-                payload,
-                qos=qos,
-                retain=retain,
-                properties=properties if self.is_v5 else None,
-            )
-        except aiomqtt.MqttError as exc:
-            log.debug("publish to %s dropped: %s", topic, exc)
+            outbox.put_nowait((topic, payload, qos, retain, properties))
+        except asyncio.QueueFull:
+            log.warning("MQTT outbox full: dropping a message to %s", topic)
             return False
         return True
 
@@ -197,12 +228,12 @@ class MqttBridge:
     async def clear_retained(self, topic: str) -> bool:
         """Clear a retained topic on the broker with an empty retained payload."""
         self._retained.pop(topic, None)
-        client = self._client
-        if client is None:
+        outbox = self._outbox
+        if outbox is None:
             return False
         try:
-            await client.publish(topic, None, qos=1, retain=True)
-        except aiomqtt.MqttError:
+            outbox.put_nowait((topic, None, 1, True, None))
+        except asyncio.QueueFull:
             return False
         return True
 
@@ -211,8 +242,10 @@ class MqttBridge:
         self._stopping = True
         client = self._client
         if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(self._topics.bridge_state, OFFLINE, qos=1, retain=True)
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(
+                    client.publish(self._topics.bridge_state, OFFLINE, qos=1, retain=True), 5
+                )
 
 
 _AUTO_ORDER = (aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311)

@@ -1,0 +1,75 @@
+"""Opening the adapter a charger's config asks for.
+
+`open_charger` is an async context manager: it yields a `Charger` and closes it (and
+whatever it started, such as the in-process simulator behind `adapter = "simulated"`)
+on exit. OCPP chargers come from the gateway's OCPP central system, which the daemon
+starts before the chargers are opened and stops after they are closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from gateway.adapters.base import Charger
+from gateway.adapters.modbus.profile import load_profile
+from gateway.adapters.modbus.tcp import ModbusTcpCharger
+from gateway.adapters.ocpp import OcppCentralSystem
+from gateway.config import ChargerConfig, GatewayConfig
+
+SIMULATED_PROFILE = "generic"
+
+
+@contextlib.asynccontextmanager
+async def open_charger(
+    config: ChargerConfig, gateway: GatewayConfig, central: OcppCentralSystem | None = None
+) -> AsyncIterator[Charger]:
+    """The adapter for one charger, closed on exit; OCPP ones come from `central`."""
+    async with contextlib.AsyncExitStack() as stack:
+        if config.adapter == "simulated":
+            charger: Charger = await stack.enter_async_context(_simulated(config, gateway))
+        elif config.adapter == "modbus":
+            charger = _modbus_tcp(config, gateway, config.host or "127.0.0.1", config.port)
+            stack.push_async_callback(charger.close)
+        elif central is not None:
+            charger = central.charger(config.id)  # closed by the central system's stop()
+        else:
+            raise ValueError(f"charger {config.id}: adapter ocpp needs the OCPP central system")
+        yield charger
+
+
+def _modbus_tcp(
+    config: ChargerConfig, gateway: GatewayConfig, host: str, port: int, profile: str | None = None
+) -> ModbusTcpCharger:
+    loaded = load_profile(profile or config.profile or SIMULATED_PROFILE)
+    return ModbusTcpCharger(
+        charger_id=config.id,
+        host=host,
+        port=port,
+        unit_id=config.unit_id if config.unit_id is not None else loaded.unit_id,
+        profile=loaded,
+        max_current=config.max_current,
+        wired_phases=len(config.phases),
+        nominal_voltage=gateway.distribution.nominal_voltage,
+        timeout=config.timeout,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _simulated(config: ChargerConfig, gateway: GatewayConfig) -> AsyncIterator[Charger]:
+    """A simulated charger: a real Modbus TCP server in-process, polled like any other."""
+    from gateway.simulator.modbus_server import SimulatedCharger
+
+    sim = SimulatedCharger(profile=SIMULATED_PROFILE)
+    await sim.start()
+    ev = config.simulated_ev
+    if ev.plugged:
+        sim.plug(phases=ev.phases, ev_max_current=ev.max_current)
+    else:
+        sim.unplug()
+    charger = _modbus_tcp(config, gateway, "127.0.0.1", sim.port, SIMULATED_PROFILE)
+    try:
+        yield charger
+    finally:
+        await charger.close()
+        await sim.stop()

@@ -1,0 +1,99 @@
+"""Distribution results (API.md "Distribution result"), from what the writes really did.
+
+Unlike the SDK, `succeeded_power` is the power of the limits that chargers accepted,
+not the pool target, and one result covers one whole distribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gateway.distribution_bridge import PoolAllocation
+from gateway.timefmt import rfc3339
+
+ResultType = Literal["success", "partial_failure", "error", "out_of_bounds"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What one `set_current_limit` call did."""
+
+    ok: bool
+    amps: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionResult:
+    """One distribution: the request, and which chargers took which power."""
+
+    timestamp: float
+    result: ResultType
+    request_power: float
+    component_ids: tuple[str, ...]
+    succeeded_power: float
+    succeeded_components: tuple[str, ...]
+    failed_power: float
+    failed_components: tuple[str, ...]
+    excess_power: float
+    message: str
+    limits: dict[str, float] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "timestamp": rfc3339(self.timestamp),
+            "result": self.result,
+            "request": {"power": self.request_power, "component_ids": list(self.component_ids)},
+            "succeeded_power": round(self.succeeded_power, 3),
+            "succeeded_components": list(self.succeeded_components),
+            "failed_power": round(self.failed_power, 3),
+            "failed_components": list(self.failed_components),
+            "excess_power": round(self.excess_power, 3),
+            "current_limits": self.limits,
+            "message": self.message,
+        }
+
+
+def build_result(
+    now: float,
+    target: float,
+    component_ids: list[str],
+    allocation: PoolAllocation,
+    outcomes: Mapping[str, WriteOutcome],
+) -> DistributionResult:
+    """Classify a distribution from its allocation and the write outcomes."""
+    failed = sorted(cid for cid, outcome in outcomes.items() if not outcome.ok)
+    succeeded = sorted(cid for cid in allocation.limits if cid not in failed)
+    succeeded_power = sum(allocation.power[cid] for cid in succeeded)
+    failed_power = sum(allocation.power[cid] for cid in failed)
+    allocated = succeeded_power + failed_power
+    excess = max(0.0, target - allocated)
+    result: ResultType
+    if failed and not succeeded:
+        result, message = "error", _failures(failed, outcomes)
+    elif failed:
+        result, message = "partial_failure", _failures(failed, outcomes)
+    elif target > 0 and allocated == 0 and allocation.unreachable_reason:
+        result, message = "out_of_bounds", allocation.unreachable_reason
+    else:
+        result = "success"
+        message = f"{allocated:.0f} W of {target:.0f} W set on {len(succeeded)} charger(s)"
+    return DistributionResult(
+        timestamp=now,
+        result=result,
+        request_power=target,
+        component_ids=tuple(component_ids),
+        succeeded_power=succeeded_power,
+        succeeded_components=tuple(succeeded),
+        failed_power=failed_power,
+        failed_components=tuple(failed),
+        excess_power=excess,
+        message=message,
+        limits=dict(allocation.limits),
+    )
+
+
+def _failures(failed: list[str], outcomes: Mapping[str, WriteOutcome]) -> str:
+    return "; ".join(f"{cid}: {outcomes[cid].error}" for cid in failed)
