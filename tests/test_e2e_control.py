@@ -61,7 +61,14 @@ async def test_proposal_sets_the_current_limit_registers(
             assert reply.json() == {"status": "ok", "source": "hems"}
             # 11040 W over two 3-phase EVs at 230 V: 8 A each
             await wait_until(lambda: all(s.current_limit == 8.0 for s in sims), what="8 A each")
-            result = await probe.wait_for(RESULTS, lambda m: m.json()["result"] == "success")
+            result = await probe.wait_for(
+                RESULTS,
+                lambda m: (
+                    m.json()["result"] == "success"
+                    and m.json()["request"]["power"] == 11040.0
+                    and m.json()["succeeded_power"] > 0
+                ),
+            )
             body = result.json()
             assert body["request"]["power"] == 11040.0
             assert body["succeeded_components"] == ["bay-1", "bay-2"]
@@ -137,14 +144,28 @@ async def test_invalid_payloads_get_an_error_and_change_nothing(
                 body = reply.json()
                 assert body["status"] == "error", payload
                 assert message in body["error"], (payload, body)
-            # a retained proposal is stale: refused too
-            reply = await propose(probe, {"source": "hems", "power": 0}, retain=True)
-            assert reply.json()["status"] == "error" and "retained" in reply.json()["error"]
-            await probe.publish(PROPOSE, b"", retain=True)  # clear it from the broker
             await asyncio.sleep(0.5)
             assert probe.last(status) == before  # power_status unchanged
             assert sims[0].current_limit == 10.0
             assert all(amps == 10.0 for _, amps in sims[0].writes[writes_before:])
+
+
+async def test_retained_proposal_is_stale_and_refused(
+    mosquitto: Mosquitto, probe: MqttProbe
+) -> None:
+    # Left on the broker before the gateway starts: delivered with the retain flag.
+    await probe.publish(PROPOSE, {"source": "old", "power": 11000}, retain=True)
+    async with simulators(1) as sims:
+        sims[0].plug(phases=3, ev_max_current=16.0)
+        async with running_gateway(control_config(mosquitto, sims)) as gateway:
+            reply = await probe.wait_for(RESPONSE)
+            assert reply.json()["status"] == "error"
+            assert reply.json()["source"] == "old"
+            assert "retained" in reply.json()["error"]
+            await asyncio.sleep(0.5)
+            assert gateway.controllers["default"].manager.sources() == []
+            assert gateway.controllers["default"].manager.target == 0.0
+    await probe.publish(PROPOSE, b"", retain=True)
 
 
 async def test_reply_goes_to_the_mqtt5_response_topic(

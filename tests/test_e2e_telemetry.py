@@ -33,8 +33,8 @@ async def test_retained_bridge_topics_and_info(mosquitto: Mosquitto, probe: Mqtt
         async with running_gateway(config):
             state = await probe.wait_for(f"{BASE}/bridge/state")
             assert (
-                (state.payload == b"online" and state.retain is False) or state.payload == b"online"
-            )
+                state.payload == b"online" and state.retain is False
+            ) or state.payload == b"online"
             info = (await probe.wait_for(f"{BASE}/bridge/info")).json()
             assert info["pools"] == {"default": ["bay-1", "bay-2"]}
             assert info["chargers"]["bay-1"] == {"adapter": "modbus", "profile": "generic"}
