@@ -1,0 +1,164 @@
+"""Latency from a proposal published on MQTT to the first Modbus write at a charger.
+
+Runs a real mosquitto on a free port, N simulated chargers (real Modbus TCP servers,
+in this process) and `ev-gateway run` as a separate process. Each round publishes a
+proposal that changes every charger's limit (alternating 6 A and 8 A per EV) and
+records when the first and the last charger received its write. The figure is an
+upper bound for "proposal received -> Modbus write issued": it also contains the MQTT
+hop to the gateway and the Modbus hop back.
+
+    python -m benchmarks.proposal_latency --chargers 10 100 --rounds 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+
+from gateway.simulator.modbus_server import SimulatedCharger
+
+VOLTS = 230.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("mosquitto did not start")
+
+
+def gateway_config(path: Path, broker_port: int, sims: list[SimulatedCharger]) -> None:
+    lines = [
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\n',
+        "[power]\nresampling_period = 1.0\nmax_data_age = 5.0\n",
+        "[distribution]\nramp_up_rate = 80.0\nmin_on_time = 0.0\nmin_off_time = 0.0\n",
+        "[homeassistant]\nenabled = false\n",
+    ]
+    for index, sim in enumerate(sims):
+        lines.append(
+            f'[[chargers]]\nid = "c{index}"\nadapter = "modbus"\nprofile = "generic"\n'
+            f'host = "127.0.0.1"\nport = {sim.port}\nmax_current = 16.0\n'
+        )
+    path.write_text("\n".join(lines))
+
+
+async def measure(count: int, rounds: int, workdir: Path) -> dict[str, float]:
+    broker, broker_port = start_mosquitto(workdir)
+    sims = [SimulatedCharger("generic") for _ in range(count)]
+    gateway: subprocess.Popen[bytes] | None = None
+    try:
+        for sim in sims:
+            await sim.start()
+            sim.plug(phases=3, ev_max_current=16.0)
+        config = workdir / f"gateway-{count}.toml"
+        gateway_config(config, broker_port, sims)
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run", "--config",
+             str(config)],
+            env={**os.environ},
+        )
+        first: list[float] = []
+        last: list[float] = []
+        async with aiomqtt.Client("127.0.0.1", port=broker_port) as client:
+            await client.subscribe("ev-gateway/pools/default/system_power_bounds")
+            needed = count * 6 * VOLTS * 3
+            async with asyncio.timeout(60):
+                async for message in client.messages:
+                    body = json.loads(message.payload)  # type: ignore[arg-type]
+                    if (body["inclusion_bounds"] or {}).get("upper", 0) >= needed:
+                        break
+            for round_index in range(rounds + 2):
+                amps = 8.0 if round_index % 2 else 6.0
+                marks = [len(sim.writes) for sim in sims]
+                sent = time.time()  # the simulators stamp writes with wall time
+                payload = json.dumps({"source": "bench", "power": count * amps * VOLTS * 3})
+                await client.publish("ev-gateway/pools/default/propose_power", payload, qos=1)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    if all(
+                        any(a == amps for _, a in sim.writes[mark:])
+                        for sim, mark in zip(sims, marks, strict=True)
+                    ):
+                        break
+                    await asyncio.sleep(0.001)
+                times = [
+                    next(t for t, a in sim.writes[mark:] if a == amps)
+                    for sim, mark in zip(sims, marks, strict=True)
+                    if any(a == amps for _, a in sim.writes[mark:])
+                ]
+                if round_index >= 2 and times:  # the first two rounds warm up
+                    first.append((min(times) - sent) * 1000)
+                    last.append((max(times) - sent) * 1000)
+                await asyncio.sleep(0.25)
+        return {
+            "chargers": count,
+            "rounds": len(first),
+            "first_median_ms": statistics.median(first),
+            "first_p99_ms": _p99(first),
+            "all_median_ms": statistics.median(last),
+            "all_p99_ms": _p99(last),
+        }
+    finally:
+        if gateway is not None:
+            gateway.terminate()
+            gateway.wait(10)
+        for sim in sims:
+            await sim.stop()
+        broker.terminate()
+        broker.wait(5)
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--chargers", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--rounds", type=int, default=40)
+    args = parser.parse_args()
+    print("| chargers | rounds | first write median ms | first write p99 ms "
+          "| all chargers written median ms | all p99 ms |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in args.chargers:
+            row = await measure(count, args.rounds, Path(tmp))
+            print(
+                f"| {row['chargers']:.0f} | {row['rounds']:.0f} | {row['first_median_ms']:.1f} "
+                f"| {row['first_p99_ms']:.1f} | {row['all_median_ms']:.1f} "
+                f"| {row['all_p99_ms']:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
