@@ -100,7 +100,7 @@ async def measure(count: int, rounds: int, workdir: Path) -> dict[str, float]:
             needed = count * 6 * VOLTS * 3
             async with asyncio.timeout(60):
                 async for message in client.messages:
-                    body = json.loads(message.payload)  # type: ignore[arg-type]
+                    body = json.loads(message.payload)
                     if (body["inclusion_bounds"] or {}).get("upper", 0) >= needed:
                         break
             for round_index in range(rounds + 2):
