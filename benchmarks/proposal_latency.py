@@ -80,7 +80,7 @@ async def measure(count: int, rounds: int, workdir: Path) -> dict[str, float]:
             sim.plug(phases=3, ev_max_current=16.0)
         config = workdir / f"gateway-{count}.toml"
         gateway_config(config, broker_port, sims)
-        gateway = subprocess.Popen(  # noqa: ASYNC220 - returns at once; the gateway runs apart
+        gateway = subprocess.Popen(
             [
                 sys.executable,
                 "-m",

@@ -24,7 +24,7 @@ async def test_run_and_simulate_processes_publish_the_topics(
     simulate = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "simulate", "--profile", "alfen-eve",
          "--port", str(sim_port), "--count", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "simulate.log").open("wb"),
     )  # fmt: skip
     example = Path(__file__).parent.parent / "config" / "example.toml"
     config = tmp_path / "gateway.toml"
@@ -35,7 +35,7 @@ async def test_run_and_simulate_processes_publish_the_topics(
     env = {**os.environ, "EVGW_POWER__RESAMPLING_PERIOD": "0.5"}
     run = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.log").open("wb"), env=env,
     )  # fmt: skip
     seen: dict[str, bytes] = {}
     try:
