@@ -79,8 +79,20 @@ class Gateway:
     async def run(self) -> None:
         """Open the chargers, then poll, publish and control until stopped."""
         async with AsyncExitStack() as stack:
+            central = None
+            if any(c.adapter == "ocpp" for c in self.config.chargers):
+                central = OcppCentralSystem(
+                    self.config.ocpp,
+                    list(self.config.chargers),
+                    self.config.distribution.nominal_voltage,
+                    probe_interval=self.config.power.max_data_age / 2,
+                )
+                await stack.enter_async_context(central)
+                self.ocpp = central
             for charger_config in self.config.chargers:
-                charger = await stack.enter_async_context(open_charger(charger_config, self.config))
+                charger = await stack.enter_async_context(
+                    open_charger(charger_config, self.config, central)
+                )
                 self.chargers[charger_config.id] = charger
                 self.pollers[charger_config.id] = ChargerPoller(
                     charger, charger_config.poll_interval, charger_config.timeout

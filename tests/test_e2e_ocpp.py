@@ -1,0 +1,82 @@
+"""End to end: an OCPP 1.6J charge point (the `ocpp` library) through the daemon and MQTT."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from tests.conftest import Mosquitto, MqttProbe, free_port
+from tests.harness import running_gateway, site_config
+from tests.ocpp_helpers import connected_charge_point, wait_until
+
+BASE = "ev-gateway"
+
+
+async def test_ocpp_charge_point_reaches_the_pool_and_follows_proposals(
+    mosquitto: Mosquitto, probe: MqttProbe
+) -> None:
+    port = free_port()
+    charger = {
+        "id": "bay-9",
+        "adapter": "ocpp",
+        "charge_point_id": "CP-9",
+        "max_current": 16.0,
+        "phases": [2, 3, 1],
+        "poll_interval": 0.2,
+    }
+    config = site_config(
+        mosquitto,
+        [charger],
+        ocpp={"host": "127.0.0.1", "port": port, "response_timeout": 2.0},
+        distribution={"ramp_up_rate": 80.0},
+    )
+    async with running_gateway(config):
+        async with connected_charge_point(port, "CP-9") as cp:
+            await cp.boot()
+            await cp.status("Charging")
+            await cp.meter_values(
+                power=2300.0, current=(10.0, 0.0, 0.0), voltage=(230.0, 230.0, 230.0), energy=5.0,
+                energy_unit="kWh",
+            )  # fmt: skip
+            # a single-phase draw on the charger's L1, wired to grid L2
+            body = (
+                await probe.wait_for(
+                    f"{BASE}/pools/default/current_per_phase",
+                    lambda m: m.json()["value_p2"] == 10.0,
+                )
+            ).json()
+            assert body["value_p1"] == 0.0 and body["value_p3"] == 0.0 and body["missing"] == []
+            state = await probe.wait_for(
+                f"{BASE}/chargers/bay-9/state", lambda m: m.json()["status"] == "working"
+            )
+            assert state.json()["energy"] == 5000.0
+            assert state.json()["active_power"] == 2300.0
+            # a proposal becomes a SetChargingProfile in amperes, rounded down to 0.1 A
+            await probe.publish(
+                f"{BASE}/pools/default/propose_power", {"source": "hems", "power": 3000.0}
+            )
+
+            def limited() -> bool:
+                limits = [
+                    p["charging_schedule"]["charging_schedule_period"][0]["limit"]
+                    for p in cp.profiles()
+                ]
+                return bool(limits) and limits[-1] > 0
+
+            await wait_until(limited, timeout=5)
+            profile = cp.profiles()[-1]
+            schedule = profile["charging_schedule"]
+            assert schedule["charging_rate_unit"] == "A"
+            limit = Decimal(str(schedule["charging_schedule_period"][0]["limit"]))
+            assert limit == limit.quantize(Decimal("0.1"))
+            # 3000 W on the EV's one detected phase at 230 V is 13.0 A, never more
+            assert 6 <= float(limit) <= 13.05
+            assert profile["charging_profile_purpose"] == "TxDefaultProfile"
+            # the charge point goes away: not working after max_data_age
+        await probe.wait_for(
+            f"{BASE}/chargers/bay-9/state",
+            lambda m: m.json()["status"] == "not_working",
+            timeout=5,
+            after=len(probe.messages),
+        )
+        await asyncio.sleep(0)
