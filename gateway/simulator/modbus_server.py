@@ -220,6 +220,9 @@ class SimulatedCharger:
     ) -> ExcCodes | None:
         """pymodbus SimDevice action: render on reads, interpret writes."""
         if set_values is None:
+            refused = self.layout.check_read(function_code, address, count)
+            if refused is not None:
+                return refused
             self._render(registers, start_address)
             return None
         offset = address - start_address

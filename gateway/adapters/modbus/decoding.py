@@ -198,6 +198,10 @@ class FieldCodec:
     unpack, one multiply and one chained comparison on the good path (NaN fails the
     comparison by itself, so there is no separate NaN test). `nan_as_zero` turns a NaN
     into 0.0 for registers whose vendor document says "NaN when not available".
+
+    `shift` / `mask` (integer types only) select a bit field of the raw value before
+    scaling: `(raw >> shift) & mask`, for a vendor that packs a code into some bits of
+    a wider register (ABB Terra AC: the state is bits 8-14 of a uint32).
     """
 
     name: str
@@ -210,10 +214,13 @@ class FieldCodec:
     minimum: float = -MAX_FLOAT
     maximum: float = MAX_FLOAT
     nan_as_zero: bool = False
+    mask: int | None = None
+    shift: int = 0
     _unpack_from: Callable[[bytes, int], tuple[float | int, ...]] = field(init=False, repr=False)
     _unpack: Callable[[bytes], tuple[float | int, ...]] = field(init=False, repr=False)
     _byte_offset: int = field(init=False, repr=False)
     _swap: bool = field(init=False, repr=False)
+    _bits: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         fmt = _NUMERIC[self.data_type][0] if self.data_type is not DataType.ASCII else "H"
@@ -223,6 +230,14 @@ class FieldCodec:
         object.__setattr__(self, "_unpack", packer.unpack)
         object.__setattr__(self, "_byte_offset", 2 * self.offset)
         object.__setattr__(self, "_swap", self.word_order is WordOrder.LITTLE and self.count > 1)
+        bits = self.mask is not None or self.shift != 0
+        if bits and not is_integer_type(self.data_type):
+            raise ValueError(f"{self.name}: mask and shift need an integer type")
+        object.__setattr__(self, "_bits", bits)
+
+    def _field(self, raw: int) -> int:
+        value = raw >> self.shift
+        return value if self.mask is None else value & self.mask
 
     @property
     def where(self) -> str:
@@ -236,6 +251,8 @@ class FieldCodec:
             raw = self._unpack(_swap_words(block[start : start + 2 * self.count]))[0]
         else:
             raw = self._unpack_from(block, self._byte_offset)[0]
+        if self._bits:
+            raw = self._field(int(raw))
         value = raw * self.scale
         if self.minimum <= value <= self.maximum:
             return value
@@ -260,6 +277,8 @@ class FieldCodec:
             raw = self._unpack(_swap_words(block[start : start + 2 * self.count]))[0]
         else:
             raw = self._unpack_from(block, start)[0]
+        if self._bits:
+            return self._field(int(raw))
         if isinstance(raw, float):
             if not math.isfinite(raw) or raw != int(raw):
                 raise DecodeError(f"{self.where}{raw} is not a state code")

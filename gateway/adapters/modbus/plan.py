@@ -164,6 +164,8 @@ def compile_reads(
                 minimum=codec.minimum,
                 maximum=codec.maximum,
                 nan_as_zero=codec.nan_as_zero,
+                mask=codec.mask,
+                shift=codec.shift,
             )
             (codes if codec.name == "state" else numbers).append(placed)
         planned.append(PlannedRead(block, tuple(numbers), tuple(codes)))

@@ -86,6 +86,8 @@ class RegisterSpec:
     minimum: float = -1.7976931348623157e308
     maximum: float = 1.7976931348623157e308
     nan_as_zero: bool = False
+    mask: int | None = None  # integer types: value = (raw >> shift) & mask, then scale
+    shift: int = 0
 
     @property
     def range(self) -> RegisterRange:
@@ -105,6 +107,8 @@ class RegisterSpec:
             minimum=self.minimum,
             maximum=self.maximum,
             nan_as_zero=self.nan_as_zero,
+            mask=self.mask,
+            shift=self.shift,
         )
 
 
@@ -269,12 +273,16 @@ def _register(name: str, model: RegisterModel, defaults: RegisterDefaults) -> Re
         scale=model.scale if model.scale is not None else 1.0,
         count=register_count(data_type, model.length),
         nan_as_zero=bool(model.nan_as_zero),
+        mask=model.mask,
+        shift=model.shift or 0,
         **bounds,
     )
     if spec.address + spec.count > 65536:
         raise ValueError(f"registers.{name}: address {spec.address} + {spec.count} > 65536")
     if data_type is DataType.ASCII and name != "state":
         raise ValueError(f"registers.{name}: only the state may be ascii")
+    if (spec.mask is not None or spec.shift) and not is_integer_type(data_type):
+        raise ValueError(f"registers.{name}: mask and shift are only for integer registers")
     return spec
 
 
@@ -292,6 +300,8 @@ def _compile(model: ProfileFile) -> Profile:
         safe = _register("safe_current", model.safe_current, defaults)
     if safe is not None and safe.data_type is DataType.ASCII:
         raise ValueError("safe_current cannot be ascii")
+    if safe is not None and (safe.mask is not None or safe.shift):
+        raise ValueError("safe_current: mask and shift are not supported there")
     sp = model.setpoint
     setpoint = SetpointSpec(
         address=sp.address,

@@ -44,6 +44,8 @@ class RegisterModel(_Strict):
     length: int | None = Field(None, ge=1, le=125)  # registers, ascii only
     range: tuple[float, float] | None = None  # plausible [min, max] after scaling
     nan_as_zero: bool | None = None  # the vendor sends NaN for "not available"
+    shift: int | None = Field(None, ge=0, le=63)  # integer types: value = (raw >> shift) & mask
+    mask: int | None = Field(None, ge=1, le=2**64 - 1)
 
     _check_scale = field_validator("scale")(_finite_nonzero)
 
@@ -53,6 +55,9 @@ class RegisterModel(_Strict):
             raise ValueError("an ascii register needs length (in registers)")
         if self.type is not DataType.ASCII and self.length is not None:
             raise ValueError("length is only for ascii registers")
+        bits = self.mask is not None or self.shift is not None
+        if bits and self.type in (DataType.ASCII, DataType.FLOAT32, DataType.FLOAT64):
+            raise ValueError("mask and shift are only for integer registers")
         if self.range is not None and not self.range[0] < self.range[1]:
             raise ValueError(f"range {list(self.range)} must be [min, max] with min < max")
         return self
