@@ -277,9 +277,11 @@ class AbbTerraAcLayout(Layout):
         yield 0x4008, u32(0)  # error code
         yield 0x400A, u32(0x0101 if plugged else 0)  # socket lock state
         code = 0x7F if garbage else self.STATE_CODES[view.mode3]
-        # the charging state is byte 2 (bits 8-14); the other bits carry other flags
-        # and are set here, so a profile that does not mask them fails
-        yield 0x400C, u32(0x01000000 | (0x80 | code) << 8 | 0x01)
+        # bytes on the wire: two reserved, charging state (bits 0-6; bit 7 "charging at
+        # the rated current", set here while charging, so an unmasked read fails), and
+        # availability (0 available)
+        rated = 0x80 if view.mode3 == "C2" else 0
+        yield 0x400C, u32((rated | code) << 8)
         yield 0x400E, u32(round(view.applied_limit * 1000))
         for i in range(3):
             amps = 4.0e6 if garbage else view.currents[i]
