@@ -9,6 +9,7 @@ failed writes and proposal expiry keep going without new input).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -96,12 +97,15 @@ class PoolController:
                 retain=True,
             )
             self._announce = True
+        self._drop_expired(now)
+        await self.publish_status(now)
+        self._wake.set()
+
+    def _drop_expired(self, now: float) -> None:
         dropped = self.manager.drop_expired(now)
         if dropped:
             log.info("pool %s: proposals expired: %s", self.name, ", ".join(dropped))
             self._announce = True
-        await self.publish_status(now)
-        self._wake.set()
 
     async def on_proposal_message(self, message: aiomqtt.Message) -> None:
         """Validate, apply and answer one proposal; a rejected one changes nothing."""
@@ -128,12 +132,21 @@ class PoolController:
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:
-        """Distribute whenever woken; never ends by itself."""
+        """Distribute whenever woken, or when a proposal expires; never ends by itself."""
         while True:
-            await self._wake.wait()
+            expiry = self.manager.next_expiry()
+            if expiry is None:
+                await self._wake.wait()
+            else:
+                # Dropped strictly after its age: wake a moment after the expiry time.
+                delay = max(0.0, expiry - self.clock()) + 0.001
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
             try:
-                await self.distribute(self.clock())
+                now = self.clock()
+                self._drop_expired(now)
+                await self.distribute(now)
             except Exception:  # a bug must not stop control; the next tick tries again
                 log.exception("pool %s: distribution failed", self.name)
 
