@@ -69,11 +69,18 @@ async def running_gateway(config: dict[str, Any]) -> AsyncIterator[Gateway]:
 
 
 @contextlib.asynccontextmanager
-async def simulators(count: int, profile: str = "generic") -> AsyncIterator[list[SimulatedCharger]]:
-    """`count` simulated chargers of a profile, each a Modbus TCP server on a free port."""
+async def simulators(
+    count: int, profile: str = "generic", *, plugged: bool = False
+) -> AsyncIterator[list[SimulatedCharger]]:
+    """`count` simulated chargers of a profile, each a Modbus TCP server on a free port.
+
+    With `plugged`, each has a 3-phase EV that takes up to 16 A.
+    """
     sims = [SimulatedCharger(profile=profile) for _ in range(count)]
     for sim in sims:
         await sim.start()
+        if plugged:
+            sim.plug(phases=3, ev_max_current=16.0)
     try:
         yield sims
     finally:

@@ -52,33 +52,33 @@ async def working(probe: MqttProbe, count: int) -> None:
 async def test_proposal_sets_the_current_limit_registers(
     mosquitto: Mosquitto, probe: MqttProbe
 ) -> None:
-    async with simulators(2) as sims:
-        for sim in sims:
-            sim.plug(phases=3, ev_max_current=16.0)
-        async with running_gateway(control_config(mosquitto, sims)):
-            await working(probe, 2)
-            reply = await propose(probe, {"source": "hems", "priority": 10, "power": 11040.0})
-            assert reply.json() == {"status": "ok", "source": "hems"}
-            # 11040 W over two 3-phase EVs at 230 V: 8 A each
-            await wait_until(lambda: all(s.current_limit == 8.0 for s in sims), what="8 A each")
-            result = await probe.wait_for(
-                RESULTS,
-                lambda m: (
-                    m.json()["result"] == "success"
-                    and m.json()["request"]["power"] == 11040.0
-                    and m.json()["succeeded_power"] > 0
-                ),
-            )
-            body = result.json()
-            assert body["request"]["power"] == 11040.0
-            assert body["succeeded_components"] == ["bay-1", "bay-2"]
-            status = await probe.wait_for(
-                f"{BASE}/pools/default/power_status/hems",
-                lambda m: m.json()["distribution_result"] is not None,
-            )
-            assert status.retain or status.json()["target_power"] == 11040.0
-            assert status.json()["target_power"] == 11040.0
-            assert status.json()["priority"] == 10
+    async with (
+        simulators(2, plugged=True) as sims,
+        running_gateway(control_config(mosquitto, sims)),
+    ):
+        await working(probe, 2)
+        reply = await propose(probe, {"source": "hems", "priority": 10, "power": 11040.0})
+        assert reply.json() == {"status": "ok", "source": "hems"}
+        # 11040 W over two 3-phase EVs at 230 V: 8 A each
+        await wait_until(lambda: all(s.current_limit == 8.0 for s in sims), what="8 A each")
+        result = await probe.wait_for(
+            RESULTS,
+            lambda m: (
+                m.json()["result"] == "success"
+                and m.json()["request"]["power"] == 11040.0
+                and m.json()["succeeded_power"] > 0
+            ),
+        )
+        body = result.json()
+        assert body["request"]["power"] == 11040.0
+        assert body["succeeded_components"] == ["bay-1", "bay-2"]
+        status = await probe.wait_for(
+            f"{BASE}/pools/default/power_status/hems",
+            lambda m: m.json()["distribution_result"] is not None,
+        )
+        assert status.retain or status.json()["target_power"] == 11040.0
+        assert status.json()["target_power"] == 11040.0
+        assert status.json()["priority"] == 10
 
 
 async def test_two_priorities_interact_as_matryoshka(
@@ -211,28 +211,26 @@ async def test_expired_proposal_disappears_and_chargers_follow(
 async def test_refused_writes_make_the_charger_uncertain(
     mosquitto: Mosquitto, probe: MqttProbe
 ) -> None:
-    async with simulators(2) as sims:
-        for sim in sims:
-            sim.plug(phases=3, ev_max_current=16.0)
-        async with running_gateway(control_config(mosquitto, sims)):
-            await working(probe, 2)
-            sims[1].refuse_writes = True
-            await propose(probe, {"source": "hems", "power": 11040})
-            failure = await probe.wait_for(
-                RESULTS, lambda m: m.json()["result"] == "partial_failure"
-            )
-            body = failure.json()
-            assert body["failed_components"] == ["bay-2"]
-            assert body["succeeded_components"] == ["bay-1"]
-            assert body["failed_power"] > 0
-            assert body["succeeded_power"] == sims[0].current_limit * 230 * 3
-            await probe.wait_for(
-                f"{BASE}/chargers/bay-2/state", lambda m: m.json()["status"] == "uncertain"
-            )
-            sims[1].refuse_writes = False
-            await probe.wait_for(
-                f"{BASE}/chargers/bay-2/state",
-                lambda m: m.json()["status"] == "working",
-                timeout=10,
-                after=len(probe.messages),
-            )
+    async with (
+        simulators(2, plugged=True) as sims,
+        running_gateway(control_config(mosquitto, sims)),
+    ):
+        await working(probe, 2)
+        sims[1].refuse_writes = True
+        await propose(probe, {"source": "hems", "power": 11040})
+        failure = await probe.wait_for(RESULTS, lambda m: m.json()["result"] == "partial_failure")
+        body = failure.json()
+        assert body["failed_components"] == ["bay-2"]
+        assert body["succeeded_components"] == ["bay-1"]
+        assert body["failed_power"] > 0
+        assert body["succeeded_power"] == sims[0].current_limit * 230 * 3
+        await probe.wait_for(
+            f"{BASE}/chargers/bay-2/state", lambda m: m.json()["status"] == "uncertain"
+        )
+        sims[1].refuse_writes = False
+        await probe.wait_for(
+            f"{BASE}/chargers/bay-2/state",
+            lambda m: m.json()["status"] == "working",
+            timeout=10,
+            after=len(probe.messages),
+        )

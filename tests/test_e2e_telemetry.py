@@ -104,9 +104,7 @@ async def test_pool_power_is_the_sum_and_currents_follow_rotation(
 async def test_silent_charger_goes_missing_and_comes_back(
     mosquitto: Mosquitto, probe: MqttProbe
 ) -> None:
-    async with simulators(2) as sims:
-        for sim in sims:
-            sim.plug(phases=3, ev_max_current=16.0)
+    async with simulators(2, plugged=True) as sims:
         config = site_config(
             mosquitto,
             [modbus_charger("good", sims[0]), modbus_charger("flaky", sims[1])],
