@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -203,6 +204,7 @@ class GatewayConfig(BaseSettings):
     ocpp: OcppConfig = Field(default_factory=OcppConfig)
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     pools: list[PoolConfig] = Field(default_factory=list)
+    _by_id: dict[str, ChargerConfig] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -245,11 +247,10 @@ class GatewayConfig(BaseSettings):
         return [PoolConfig(name=DEFAULT_POOL, chargers=[c.id for c in self.chargers])]
 
     def charger(self, charger_id: str) -> ChargerConfig:
-        """The config of one charger by id."""
-        for charger in self.chargers:
-            if charger.id == charger_id:
-                return charger
-        raise KeyError(charger_id)
+        """The config of one charger by id (a dict lookup: control paths call it a lot)."""
+        if not self._by_id:
+            self._by_id.update((charger.id, charger) for charger in self.chargers)
+        return self._by_id[charger_id]
 
     @classmethod
     def settings_customise_sources(
