@@ -38,6 +38,8 @@ from gateway.telemetry import PoolLayout, charger_message, pool_messages, snapsh
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+YIELD_EVERY = 50
+"""Charger states published per tick between two yields to the event loop."""
 
 
 class Gateway:
@@ -184,7 +186,11 @@ class Gateway:
         for pool in self.pools:
             for topic, payload in pool_messages(self.topics, pool, pool_snapshots[pool.name]):
                 await self.bridge.publish(topic, payload)
-        for charger_config in self.config.chargers:
+        for index, charger_config in enumerate(self.config.chargers):
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                # Publishing never waits, so a large site's tick would hold the loop:
+                # let proposals and polls in between.
+                await asyncio.sleep(0)
             poller = self.pollers[charger_config.id]
             topic, payload = charger_message(
                 self.topics,
