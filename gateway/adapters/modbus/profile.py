@@ -156,6 +156,17 @@ class WatchdogSpec:
     validity_time: float | None = None
     validity_register: int | None = None
     heartbeat: HeartbeatSpec | None = None
+    timeout_register: int | None = None  # holding register with the charger's timeout
+    timeout_scale: float = 1.0  # s = raw x timeout_scale
+
+
+@dataclass(frozen=True, slots=True)
+class StartupWrite:
+    """A register written once connected (and after a failure), e.g. "standby off"."""
+
+    address: int
+    value: int
+    write_function_code: int = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +202,7 @@ class Profile:
     watchdog: WatchdogSpec | None = None
     safe_current: RegisterSpec | None = None
     read_max_gap: int = 16
+    startup_writes: tuple[StartupWrite, ...] = ()
     read_plan: tuple[PlannedRead, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -323,6 +335,8 @@ def _compile(model: ProfileFile) -> Profile:
             heartbeat=HeartbeatSpec(hb.address, hb.value, hb.interval, hb.write_function_code)
             if hb
             else None,
+            timeout_register=wd.timeout_register,
+            timeout_scale=wd.timeout_scale,
         )
     src = model.source
     return Profile(
@@ -341,6 +355,9 @@ def _compile(model: ProfileFile) -> Profile:
         watchdog=watchdog,
         safe_current=safe,
         read_max_gap=model.read.max_gap,
+        startup_writes=tuple(
+            StartupWrite(w.address, w.value, w.write_function_code) for w in model.startup_writes
+        ),
     )
 
 

@@ -121,6 +121,15 @@ class HeartbeatModel(_Strict):
     write_function_code: Literal[6, 16] = 6
 
 
+class StartupWriteModel(_Strict):
+    """`[[startup_writes]]`: write `value` to `address` once connected (and again after a
+    communication failure), such as "standby off"."""
+
+    address: int = Field(ge=0, le=65535)
+    value: int = Field(ge=0, le=65535)
+    write_function_code: Literal[6, 16] = 6
+
+
 class WatchdogModel(_Strict):
     """`[watchdog]`: what the charger needs to keep trusting its setpoint."""
 
@@ -128,6 +137,10 @@ class WatchdogModel(_Strict):
     validity_time: float | None = Field(None, gt=0, le=86400)
     validity_register: int | None = Field(None, ge=0, le=65535)
     heartbeat: HeartbeatModel | None = None
+    # a holding register with the charger's own watchdog timeout (s = raw x timeout_scale),
+    # read at start: the setpoint is then rewritten at least every quarter of it
+    timeout_register: int | None = Field(None, ge=0, le=65535)
+    timeout_scale: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
     def _keepalive_within_validity(self) -> WatchdogModel:
@@ -161,6 +174,7 @@ class ProfileFile(_Strict):
     setpoint: SetpointModel
     watchdog: WatchdogModel | None = None
     safe_current: RegisterModel | None = None  # the charger's fail-safe current (A)
+    startup_writes: list[StartupWriteModel] = Field(default_factory=list)
 
 
 def format_errors(exc: ValidationError) -> str:

@@ -1,15 +1,19 @@
-"""A charger reached over Modbus TCP, described by a register-map profile.
+"""A charger reached over Modbus, described by a register-map profile.
 
-`ModbusTcpCharger` implements `gateway.adapters.base.Charger` with one pymodbus
-`AsyncModbusTcpClient`:
+`ModbusCharger` implements `gateway.adapters.base.Charger` on a `Transport`
+(transport.py): `ModbusTcpCharger` with its own `AsyncModbusTcpClient`, and
+`rtu.ModbusRtuCharger` on a serial line shared with the other units of its bus.
 - Connects lazily, and again whenever the connection is gone (chargers close idle
   connections: Alfen after 60 s).
 - Every request carries the timeout (pymodbus' own, `retries=0`, no automatic
   reconnect): it never hangs, and retries and backoff stay with the poller.
-- Any failure closes the socket, so the next call starts from a clean connection
+- Any failure closes the connection, so the next call starts from a clean one
   instead of reading a late answer to an old request.
 - Errors name the charger, the registers and the reason: `ChargerUnreachable` for no
   answer, `ChargerProtocolError` for exception responses and values that make no sense.
+- The profile's startup writes (such as Heidelberg's "standby off") go out once
+  connected and again after a failure; a watchdog timeout register, where the profile
+  names one, is read then and shortens the keepalive interval to a quarter of it.
 
 The poll path is kept lean, because gateway CPU per poll is budgeted against a bare
 pymodbus read: the profile's read plan and codecs are compiled at load, and a read is
@@ -18,19 +22,18 @@ the planned requests plus one struct unpack per value.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
 from typing import Any, NoReturn
 
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from gateway.adapters.base import ChargerError, ChargerProtocolError, ChargerUnreachable
-from gateway.adapters.modbus.decoding import DecodeError, EncodeError, decode
+from gateway.adapters.modbus.decoding import DataType, DecodeError, EncodeError, decode
 from gateway.adapters.modbus.plan import ReadBlock
 from gateway.adapters.modbus.profile import Profile, RegisterSpec, load_profile
+from gateway.adapters.modbus.transport import TcpTransport, Transport
 from gateway.core.model import ChargerSample, Phases, charger_inclusion_bounds, phases_in_use
 
 EXCEPTION_CODES = {
@@ -45,6 +48,9 @@ EXCEPTION_CODES = {
     11: "gateway target device failed to respond",
 }
 """Modbus exception codes (Modbus application protocol v1.1b3, section 7)."""
+
+MIN_KEEPALIVE = 1.0
+"""s: the shortest keepalive interval derived from a charger's watchdog timeout."""
 
 _EPSILON = 1e-9  # absorbs binary float error when dividing by a decimal step
 
@@ -74,59 +80,69 @@ def quantize_current(amps: float, max_current: float, min_current: float, step: 
     return value if value >= min_current else 0.0
 
 
-class ModbusTcpCharger:
-    """One charger (one unit id) on Modbus TCP, read and written per its profile."""
+class ModbusCharger:
+    """One charger (one unit id) reached through a `Transport`, read and written per its
+    profile. `ModbusTcpCharger` and `rtu.ModbusRtuCharger` only choose the transport."""
 
     def __init__(
         self,
         charger_id: str,
-        host: str,
-        port: int,
+        transport: Transport,
         unit_id: int | None,
         profile: Profile | str,
         max_current: float,
         wired_phases: int,
         nominal_voltage: float = 230.0,
-        timeout: float = 1.0,
     ) -> None:
-        """Set up the adapter; nothing connects until the first call.
+        """Set up the adapter; nothing is sent until the first call.
 
         `unit_id` None takes the profile's default. `max_current` (A) is the hardware or
         cable limit from the config; `wired_phases` how many charger phases are wired
-        (for the inclusion bounds when the EV draws nothing yet). `timeout` (s) bounds
-        the connect and every request.
+        (for the inclusion bounds when the EV draws nothing yet). The transport's
+        timeout bounds the connect and every request.
         """
-        if not max_current > 0 or not timeout > 0 or wired_phases not in (1, 2, 3):
+        if not max_current > 0 or wired_phases not in (1, 2, 3):
             raise ValueError(
-                f"charger {charger_id}: need max_current > 0, timeout > 0 and "
-                f"1-3 wired phases (got {max_current}, {timeout}, {wired_phases})"
+                f"charger {charger_id}: need max_current > 0 and "
+                f"1-3 wired phases (got {max_current}, {wired_phases})"
             )
         self._id = charger_id
-        self.host = host
-        self.port = port
+        self._transport = transport
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
         self.unit_id = self.profile.unit_id if unit_id is None else unit_id
         self.max_current = max_current
         self.wired_phases = wired_phases
         self.nominal_voltage = nominal_voltage
-        self.timeout = timeout
-        self._client: AsyncModbusTcpClient | None = None
-        # One operation at a time on the connection: a request never waits inside
-        # pymodbus behind one that fails and closes the socket, and the operation after
-        # a failure starts by reconnecting.
-        self._lock = asyncio.Lock()
+        self.timeout = transport.timeout
+        # One operation at a time on the connection (the transport's lock, shared by
+        # every unit on an RS-485 bus): a request never waits inside pymodbus behind one
+        # that fails and closes the connection, and the operation after a failure
+        # starts by reconnecting.
+        self._lock = transport.lock
         self._limit: float | None = None  # last limit the charger accepted
         self._limit_at = 0.0  # monotonic time of that write
         self._heartbeat_at = -math.inf
+        self._prepared = False  # startup writes done, watchdog timeout read
         watchdog = self.profile.watchdog
         self._keepalive = watchdog.keepalive_interval if watchdog else None
         self._heartbeat = watchdog.heartbeat if watchdog else None
-        self._where = f"charger {charger_id} ({host}:{port} unit {self.unit_id})"
+        self._where = f"charger {charger_id} ({transport.label} unit {self.unit_id})"
 
     @property
     def charger_id(self) -> str:
         """The charger's id from the config."""
         return self._id
+
+    @property
+    def transport(self) -> Transport:
+        """The connection the adapter uses (shared with other units on an RTU bus)."""
+        return self._transport
+
+    @property
+    def keepalive_interval(self) -> float | None:
+        """Seconds after which the last setpoint is rewritten (None: never); from the
+        profile, shortened to a quarter of the timeout the charger reports, if any."""
+        return self._keepalive
 
     @property
     def last_limit(self) -> float | None:
@@ -136,32 +152,29 @@ class ModbusTcpCharger:
         return self._limit
 
     def __repr__(self) -> str:
-        return f"ModbusTcpCharger({self._id!r}, {self.host}:{self.port}, {self.profile.name})"
+        kind = type(self).__name__
+        return f"{kind}({self._id!r}, {self._transport.label}, {self.profile.name})"
 
     async def read(self) -> ChargerSample:
         """Read one sample with the profile's planned requests; rewrite the setpoint
         first when the profile's keepalive interval has passed."""
         values: dict[str, Any] = {}
         async with self._lock:
-            client = await self._connected()
-            await self._keep_alive(client)
-            await self._read_planned(client, values)
+            await self._connected()
+            await self._keep_alive()
+            await self._read_planned(values)
         return self._sample(values)
 
-    async def _read_planned(self, client: AsyncModbusTcpClient, values: dict[str, Any]) -> None:
+    async def _read_planned(self, values: dict[str, Any]) -> None:
         block: ReadBlock | None = None
         unit = self.unit_id
+        transport = self._transport
         try:
             for planned in self.profile.read_plan:
                 block = planned.block
-                if block.function_code == 3:
-                    response = await client.read_holding_registers(
-                        block.address, count=block.count, device_id=unit
-                    )
-                else:
-                    response = await client.read_input_registers(
-                        block.address, count=block.count, device_id=unit
-                    )
+                response = await transport.read(
+                    block.function_code, block.address, block.count, unit
+                )
                 if response.isError():
                     raise self._refused(response, block.describe())
                 planned.decode_into(response.registers, values)
@@ -202,8 +215,8 @@ class ModbusTcpCharger:
         profile = self.profile
         value = quantize_current(amps, self.max_current, profile.min_current, profile.current_step)
         async with self._lock:
-            client = await self._connected()
-            await self._write_setpoint(client, value)
+            await self._connected()
+            await self._write_setpoint(value)
         return value
 
     async def read_safe_current(self) -> float | None:
@@ -212,20 +225,15 @@ class ModbusTcpCharger:
         if spec is None:
             return None
         async with self._lock:
-            client = await self._connected()
-            return await self._read_one(client, spec)
+            await self._connected()
+            return await self._read_one(spec)
 
-    async def _read_one(self, client: AsyncModbusTcpClient, spec: RegisterSpec) -> float:
+    async def _read_one(self, spec: RegisterSpec) -> float:
         block = ReadBlock(spec.function_code, spec.address, spec.count, (spec.name,))
         try:
-            if spec.function_code == 3:
-                response = await client.read_holding_registers(
-                    spec.address, count=spec.count, device_id=self.unit_id
-                )
-            else:
-                response = await client.read_input_registers(
-                    spec.address, count=spec.count, device_id=self.unit_id
-                )
+            response = await self._transport.read(
+                spec.function_code, spec.address, spec.count, self.unit_id
+            )
             if response.isError():
                 raise self._refused(response, block.describe())
             value = decode(
@@ -241,73 +249,56 @@ class ModbusTcpCharger:
         return float(value)
 
     async def close(self) -> None:
-        """Close the connection; safe to call more than once."""
-        self._drop()
+        """Close the connection (on a bus: leave it); safe to call more than once."""
+        self._prepared = False
+        await self._transport.release(self)
 
     # -- internals ---------------------------------------------------------------
 
-    async def _connected(self) -> AsyncModbusTcpClient:
-        """The connected client, connecting now when there is none or it was lost.
+    async def _connected(self) -> None:
+        """Connect when there is no connection or it was lost, then do the profile's
+        startup writes once. Called with `_lock` held."""
+        await self._transport.connect(self._where)
+        if not self._prepared:
+            await self._prepare()
 
-        Called with `_lock` held.
-        """
-        client = self._client
-        if client is not None and client.connected:
-            return client
-        self._drop()
-        created: list[AsyncModbusTcpClient] = []
-
-        def on_connection_change(connected: bool) -> None:
-            if not connected and created:
-                _fail_pending_request(created[0], "the charger closed the connection")
-
-        client = AsyncModbusTcpClient(
-            self.host,
-            port=self.port,
-            timeout=self.timeout,
-            retries=0,
-            reconnect_delay=0,  # reconnecting (with backoff) is the poller's job
-            name=self._id,
-            trace_connect=on_connection_change,
-        )
-        created.append(client)
-        started = time.monotonic()
-        try:
-            ok = await client.connect()
-        except BaseException:
-            client.close()
-            raise
-        if not ok:
-            client.close()
-            waited = time.monotonic() - started
-            reason = (
-                f"no connection within {self.timeout:g} s"
-                if waited >= self.timeout * 0.9
-                else "connection refused or host unreachable"
+    async def _prepare(self) -> None:
+        """The profile's startup writes (such as "standby off"), and the watchdog timeout
+        the charger is configured with, which may shorten the keepalive interval."""
+        profile = self.profile
+        for startup in profile.startup_writes:
+            await self._write(
+                startup.address,
+                [startup.value],
+                startup.write_function_code,
+                f"startup register {startup.address} (= {startup.value})",
             )
-            raise ChargerUnreachable(f"{self._where}: cannot connect: {reason}")
-        self._client = client
-        return client
+        watchdog = profile.watchdog
+        if watchdog is not None and watchdog.timeout_register is not None:
+            spec = RegisterSpec(
+                "watchdog_timeout", watchdog.timeout_register, 3, DataType.UINT16, minimum=0
+            )
+            timeout = await self._read_one(spec) * watchdog.timeout_scale
+            if timeout > 0:
+                quarter = max(timeout / 4, MIN_KEEPALIVE)
+                configured = watchdog.keepalive_interval
+                self._keepalive = quarter if configured is None else min(configured, quarter)
+        self._prepared = True
 
     def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            # pymodbus does not report a close it was asked for: a request in flight
-            # (close() from another task, such as a shutdown) fails now, not at its timeout
-            _fail_pending_request(client, "connection closed by the gateway")
-            client.close()
+        self._prepared = False  # the charger may have restarted: prepare it again
+        self._transport.drop()
 
-    async def _keep_alive(self, client: AsyncModbusTcpClient) -> None:
+    async def _keep_alive(self) -> None:
         """Rewrite the setpoint / write the heartbeat when the watchdog wants it."""
         if self._limit is None:
             return
         now = time.monotonic()
         if self._keepalive is not None and now - self._limit_at >= self._keepalive:
-            await self._write_setpoint(client, self._limit)
+            await self._write_setpoint(self._limit)
         heartbeat = self._heartbeat
         if heartbeat is not None and now - self._heartbeat_at >= heartbeat.interval:
             await self._write(
-                client,
                 heartbeat.address,
                 [heartbeat.value],
                 heartbeat.write_function_code,
@@ -315,7 +306,7 @@ class ModbusTcpCharger:
             )
             self._heartbeat_at = now
 
-    async def _write_setpoint(self, client: AsyncModbusTcpClient, amps: float) -> None:
+    async def _write_setpoint(self, amps: float) -> None:
         spec = self.profile.setpoint
         try:
             registers = spec.encode(amps)
@@ -325,7 +316,6 @@ class ModbusTcpCharger:
             ) from exc
         try:
             await self._write(
-                client,
                 spec.address,
                 registers,
                 spec.write_function_code,
@@ -337,16 +327,9 @@ class ModbusTcpCharger:
         self._limit = amps
         self._limit_at = time.monotonic()
 
-    async def _write(
-        self, client: AsyncModbusTcpClient, address: int, registers: list[int], fc: int, what: str
-    ) -> None:
+    async def _write(self, address: int, registers: list[int], fc: int, what: str) -> None:
         try:
-            if fc == 6:
-                response = await client.write_register(
-                    address, registers[0], device_id=self.unit_id
-                )
-            else:
-                response = await client.write_registers(address, registers, device_id=self.unit_id)
+            response = await self._transport.write(fc, address, registers, self.unit_id)
             if response.isError():
                 raise self._refused(response, what)
         except BaseException as exc:
@@ -360,7 +343,7 @@ class ModbusTcpCharger:
         )
 
     def _fail(self, exc: BaseException, doing: str) -> NoReturn:
-        """Close the socket and raise the ChargerError for a failure while `doing`.
+        """Close the connection and raise the ChargerError for a failure while `doing`.
 
         Cancellation (the poller's own timeout) and errors already translated pass
         through unchanged; so do unexpected exceptions, which are bugs to see as such.
@@ -389,17 +372,36 @@ class ModbusTcpCharger:
         return None
 
 
-def _fail_pending_request(client: AsyncModbusTcpClient, reason: str) -> None:
-    """Fail the request in flight on a connection that is going away.
+class ModbusTcpCharger(ModbusCharger):
+    """One charger (one unit id) on Modbus TCP, on its own connection."""
 
-    pymodbus 3.16 leaves it waiting for its full timeout; failing it at once turns a
-    closed socket (charger reboot, idle close) into a prompt "connection lost". Uses the
-    transaction manager's `response_future` (pymodbus is pinned to one minor version).
-    """
-    future = getattr(getattr(client, "ctx", None), "response_future", None)
-    if isinstance(future, asyncio.Future) and not future.done():
-        future.set_exception(ConnectionException(reason))
-        future.exception()  # retrieved: when no request was in flight nobody awaits it
+    def __init__(
+        self,
+        charger_id: str,
+        host: str,
+        port: int,
+        unit_id: int | None,
+        profile: Profile | str,
+        max_current: float,
+        wired_phases: int,
+        nominal_voltage: float = 230.0,
+        timeout: float = 1.0,
+    ) -> None:
+        """Set up the adapter; nothing connects until the first call. `timeout` (s)
+        bounds the connect and every request; see `ModbusCharger` for the rest."""
+        if not timeout > 0:
+            raise ValueError(f"charger {charger_id}: need timeout > 0 (got {timeout})")
+        super().__init__(
+            charger_id,
+            TcpTransport(host, port, timeout, name=charger_id),
+            unit_id,
+            profile,
+            max_current,
+            wired_phases,
+            nominal_voltage,
+        )
+        self.host = host
+        self.port = port
 
 
 def _first_line(exc: BaseException) -> str:
