@@ -101,6 +101,7 @@ class SerialConfig(_Section):
     parity: Literal["N", "E", "O"] = "E"
     stopbits: Literal[1, 2] = 1
     bytesize: Literal[7, 8] = 8
+    delay: float = Field(0.0, ge=0, le=5)  # s between requests (evcc: 0.1 for Heidelberg)
 
 
 class SimulatedEvConfig(_Section):

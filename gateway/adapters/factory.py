@@ -2,8 +2,10 @@
 
 `open_charger` is an async context manager: it yields a `Charger` and closes it (and
 whatever it started, such as the in-process simulator behind `adapter = "simulated"`)
-on exit. OCPP chargers come from the gateway's OCPP central system, which the daemon
-starts before the chargers are opened and stops after they are closed.
+on exit. A Modbus charger with `serial` set is on an RTU bus, shared by every charger
+with the same serial port (opened with the first, closed with the last). OCPP chargers
+come from the gateway's OCPP central system, which the daemon starts before the
+chargers are opened and stops after they are closed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from gateway.adapters.base import Charger
 from gateway.adapters.modbus.profile import load_profile
+from gateway.adapters.modbus.rtu import ModbusRtuCharger, SerialSettings
 from gateway.adapters.modbus.tcp import ModbusTcpCharger
 from gateway.adapters.ocpp import OcppCentralSystem
 from gateway.config import ChargerConfig, GatewayConfig
@@ -28,6 +31,9 @@ async def open_charger(
     async with contextlib.AsyncExitStack() as stack:
         if config.adapter == "simulated":
             charger: Charger = await stack.enter_async_context(_simulated(config, gateway))
+        elif config.adapter == "modbus" and config.serial is not None:
+            charger = _modbus_rtu(config, gateway)
+            stack.push_async_callback(charger.close)
         elif config.adapter == "modbus":
             charger = _modbus_tcp(config, gateway, config.host or "127.0.0.1", config.port)
             stack.push_async_callback(charger.close)
@@ -46,6 +52,30 @@ def _modbus_tcp(
         charger_id=config.id,
         host=host,
         port=port,
+        unit_id=config.unit_id if config.unit_id is not None else loaded.unit_id,
+        profile=loaded,
+        max_current=config.max_current,
+        wired_phases=len(config.phases),
+        nominal_voltage=gateway.distribution.nominal_voltage,
+        timeout=config.timeout,
+    )
+
+
+def _modbus_rtu(config: ChargerConfig, gateway: GatewayConfig) -> ModbusRtuCharger:
+    """A charger on an RS-485 bus; chargers with the same `serial.port` share it."""
+    serial = config.serial
+    assert serial is not None
+    loaded = load_profile(config.profile or SIMULATED_PROFILE)
+    return ModbusRtuCharger(
+        charger_id=config.id,
+        serial=SerialSettings(
+            port=serial.port,
+            baudrate=serial.baudrate,
+            parity=serial.parity,
+            stopbits=serial.stopbits,
+            bytesize=serial.bytesize,
+            delay=serial.delay,
+        ),
         unit_id=config.unit_id if config.unit_id is not None else loaded.unit_id,
         profile=loaded,
         max_current=config.max_current,

@@ -34,6 +34,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gateway.simulator.ev_model import MIN_CHARGING_CURRENT, EvModel
 from gateway.simulator.layouts import LAYOUTS, ChargerView, Layout, Write
+from gateway.simulator.rtu_layouts import RTU_LAYOUTS
 
 MAX_WRITES_KEPT = 100_000
 
@@ -69,9 +70,10 @@ class SimulatedCharger:
         `clock` drives the EV model and the setpoint validity (monotonic seconds); tests
         may pass a controllable one.
         """
-        layout_type = LAYOUTS.get(profile)
+        layout_type = LAYOUTS.get(profile) or RTU_LAYOUTS.get(profile)
         if layout_type is None:
-            raise ValueError(f"no simulator layout for profile {profile!r}; have {sorted(LAYOUTS)}")
+            have = sorted([*LAYOUTS, *RTU_LAYOUTS])
+            raise ValueError(f"no simulator layout for profile {profile!r}; have {have}")
         self.layout: Layout = layout_type()
         self.profile_name = profile
         self.host = host
@@ -112,9 +114,8 @@ class SimulatedCharger:
         """Listen on host:port (a free port when 0, kept for a later restart)."""
         if self._server is not None:
             return
-        device = SimDevice(id=self.unit_id, simdata=self._simdata(), action=self._action)
         server = ModbusTcpServer(
-            device,
+            self.device(),
             address=(self.host, self._port),
             trace_packet=self._trace_packet,
             trace_pdu=self._trace_pdu,
@@ -185,6 +186,17 @@ class SimulatedCharger:
 
     # -- request handling --------------------------------------------------------
 
+    def device(self) -> SimDevice:
+        """The pymodbus device serving this charger's unit (a bus server has several)."""
+        return SimDevice(id=self.unit_id, simdata=self._simdata(), action=self._action)
+
+    def record_request(self, pdu: Any) -> None:
+        """Count a request received for this charger."""
+        self.request_count += 1
+        self.recent_requests.append(
+            Request(int(pdu.function_code), int(pdu.address), int(pdu.count))
+        )
+
     def _simdata(self) -> list[SimData]:
         return [
             SimData(
@@ -203,10 +215,7 @@ class SimulatedCharger:
 
     def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
         if not sending:
-            self.request_count += 1
-            self.recent_requests.append(
-                Request(int(pdu.function_code), int(pdu.address), int(pdu.count))
-            )
+            self.record_request(pdu)
         return pdu
 
     async def _action(
