@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from gateway.adapters.base import Charger
 from gateway.adapters.modbus.profile import load_profile
@@ -44,45 +45,41 @@ async def open_charger(
         yield charger
 
 
+def _register_map(
+    config: ChargerConfig, gateway: GatewayConfig, profile: str | None = None
+) -> dict[str, Any]:
+    """What every Modbus adapter takes besides its transport: id, unit, map, limits."""
+    loaded = load_profile(profile or config.profile or SIMULATED_PROFILE)
+    return {
+        "charger_id": config.id,
+        "unit_id": config.unit_id if config.unit_id is not None else loaded.unit_id,
+        "profile": loaded,
+        "max_current": config.max_current,
+        "wired_phases": len(config.phases),
+        "nominal_voltage": gateway.distribution.nominal_voltage,
+        "timeout": config.timeout,
+    }
+
+
 def _modbus_tcp(
     config: ChargerConfig, gateway: GatewayConfig, host: str, port: int, profile: str | None = None
 ) -> ModbusTcpCharger:
-    loaded = load_profile(profile or config.profile or SIMULATED_PROFILE)
-    return ModbusTcpCharger(
-        charger_id=config.id,
-        host=host,
-        port=port,
-        unit_id=config.unit_id if config.unit_id is not None else loaded.unit_id,
-        profile=loaded,
-        max_current=config.max_current,
-        wired_phases=len(config.phases),
-        nominal_voltage=gateway.distribution.nominal_voltage,
-        timeout=config.timeout,
-    )
+    return ModbusTcpCharger(host=host, port=port, **_register_map(config, gateway, profile))
 
 
 def _modbus_rtu(config: ChargerConfig, gateway: GatewayConfig) -> ModbusRtuCharger:
     """A charger on an RS-485 bus; chargers with the same `serial.port` share it."""
     serial = config.serial
     assert serial is not None
-    loaded = load_profile(config.profile or SIMULATED_PROFILE)
-    return ModbusRtuCharger(
-        charger_id=config.id,
-        serial=SerialSettings(
-            port=serial.port,
-            baudrate=serial.baudrate,
-            parity=serial.parity,
-            stopbits=serial.stopbits,
-            bytesize=serial.bytesize,
-            delay=serial.delay,
-        ),
-        unit_id=config.unit_id if config.unit_id is not None else loaded.unit_id,
-        profile=loaded,
-        max_current=config.max_current,
-        wired_phases=len(config.phases),
-        nominal_voltage=gateway.distribution.nominal_voltage,
-        timeout=config.timeout,
+    settings = SerialSettings(
+        port=serial.port,
+        baudrate=serial.baudrate,
+        parity=serial.parity,
+        stopbits=serial.stopbits,
+        bytesize=serial.bytesize,
+        delay=serial.delay,
     )
+    return ModbusRtuCharger(serial=settings, **_register_map(config, gateway))
 
 
 @contextlib.asynccontextmanager

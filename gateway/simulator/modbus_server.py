@@ -25,7 +25,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from pymodbus.constants import ExcCodes
@@ -35,6 +34,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from gateway.simulator.ev_model import MIN_CHARGING_CURRENT, EvModel
 from gateway.simulator.layouts import LAYOUTS, ChargerView, Layout, Write
 from gateway.simulator.rtu_layouts import RTU_LAYOUTS
+from gateway.simulator.served import Served
 
 MAX_WRITES_KEPT = 100_000
 
@@ -48,7 +48,7 @@ class Request:
     count: int
 
 
-class SimulatedCharger:
+class SimulatedCharger(Served):
     """One simulated charger on its own TCP port (127.0.0.1 by default)."""
 
     def __init__(
@@ -105,11 +105,6 @@ class SimulatedCharger:
         """The TCP port (known once started)."""
         return self._port
 
-    @property
-    def running(self) -> bool:
-        """True while the server listens."""
-        return self._server is not None
-
     async def start(self) -> None:
         """Listen on host:port (a free port when 0, kept for a later restart)."""
         if self._server is not None:
@@ -124,24 +119,6 @@ class SimulatedCharger:
         self._server = server
         listener: Any = server.transport  # an asyncio.Server once listening
         self._port = int(listener.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        """Stop listening and drop every connection; safe to call twice."""
-        server, self._server = self._server, None
-        if server is not None:
-            await server.shutdown()  # type: ignore[no-untyped-call]
-
-    async def __aenter__(self) -> SimulatedCharger:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- test controls -----------------------------------------------------------
 

@@ -13,16 +13,16 @@ leave (the other units keep answering), as a hung box on a real bus.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer
 
 from gateway.simulator.modbus_server import SimulatedCharger
+from gateway.simulator.served import Served
 
 
-class SimulatedRtuBus:
+class SimulatedRtuBus(Served):
     """Several simulated chargers (distinct unit ids) answering on one serial port."""
 
     def __init__(
@@ -49,11 +49,6 @@ class SimulatedRtuBus:
         self.frames_received = 0
         self._server: ModbusSerialServer | None = None
 
-    @property
-    def running(self) -> bool:
-        """True while the server has the port open."""
-        return self._server is not None
-
     async def start(self) -> None:
         """Open the port and serve."""
         if self._server is not None:
@@ -71,24 +66,6 @@ class SimulatedRtuBus:
         )
         await server.serve_forever(background=True)
         self._server = server
-
-    async def stop(self) -> None:
-        """Close the port; safe to call twice."""
-        server, self._server = self._server, None
-        if server is not None:
-            await server.shutdown()  # type: ignore[no-untyped-call]
-
-    async def __aenter__(self) -> SimulatedRtuBus:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         if not sending:
