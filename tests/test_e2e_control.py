@@ -239,13 +239,15 @@ async def test_refused_writes_make_the_charger_uncertain(
 async def test_bounds_fall_to_zero_when_the_last_ev_leaves(
     mosquitto: Mosquitto, probe: MqttProbe
 ) -> None:
-    async with simulators(1, plugged=True) as sims:
-        async with running_gateway(control_config(mosquitto, sims)):
-            await working(probe, 1)
-            sims[0].unplug()
-            bounds = await probe.wait_for(
-                f"{BASE}/pools/default/system_power_bounds",
-                lambda m: m.json()["inclusion_bounds"] == {"lower": 0.0, "upper": 0.0},
-                after=len(probe.messages),
-            )
-            assert bounds.json()["exclusion_bounds"] is None
+    async with (
+        simulators(1, plugged=True) as sims,
+        running_gateway(control_config(mosquitto, sims)),
+    ):
+        await working(probe, 1)
+        sims[0].unplug()
+        bounds = await probe.wait_for(
+            f"{BASE}/pools/default/system_power_bounds",
+            lambda m: m.json()["inclusion_bounds"] == {"lower": 0.0, "upper": 0.0},
+            after=len(probe.messages),
+        )
+        assert bounds.json()["exclusion_bounds"] is None
