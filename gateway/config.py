@@ -123,6 +123,9 @@ class ChargerConfig(_Section):
     poll_interval: float = Field(1.0, gt=0, le=3600)
     timeout: float = Field(1.0, gt=0, le=60)
     max_current: float = Field(16.0, gt=0, le=80)
+    # A the charger falls back to when the gateway goes silent (0 or 6-80), written where
+    # the profile marks that register writable (modbus only)
+    safe_current: float | None = Field(None, ge=0, le=80)
     phases: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1, max_length=3)
     ev_phases: Literal[1, 2, 3] | None = None
     charge_point_id: ChargePointId | None = None
@@ -148,6 +151,12 @@ class ChargerConfig(_Section):
         if self.profile is not None and not (PROFILES_DIR / f"{self.profile}.toml").is_file():
             known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml")))
             raise ValueError(f"unknown profile {self.profile!r}; known profiles: {known}")
+        if self.safe_current is not None and 0 < self.safe_current < 6:
+            raise ValueError(f"safe_current must be 0 or 6-80 A, got {self.safe_current:g}")
+        if self.safe_current is not None and self.safe_current > self.max_current:
+            raise ValueError(
+                f"safe_current {self.safe_current:g} A is above max_current {self.max_current:g} A"
+            )
         if self.adapter == "ocpp" and self.charge_point_id is None:
             raise ValueError('adapter "ocpp" needs charge_point_id')
         return self

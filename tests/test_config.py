@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.adapters.factory import _register_map
 from gateway.config import ConfigError, load_config
 
 VALID = """
@@ -143,3 +144,21 @@ def test_invalid_environment_override_names_the_variable(tmp_path: Path) -> None
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("safe_current", "error"),
+    [(None, None), (0.0, None), (10.0, None), (3.0, "0 or 6-80 A"), (20.0, "above max_current")],
+)
+def test_charger_safe_current(
+    tmp_path: Path, safe_current: float | None, error: str | None
+) -> None:
+    extra = "" if safe_current is None else f"safe_current = {safe_current}\n"
+    path = write(tmp_path, VALID.replace("max_current = 16.0\n", f"max_current = 16.0\n{extra}"))
+    if error is not None:
+        with pytest.raises(ConfigError, match=error):
+            load_config(path)
+        return
+    config = load_config(path)
+    assert config.chargers[0].safe_current == safe_current
+    assert _register_map(config.chargers[0], config)["safe_current"] == safe_current

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import math
 import time
+import tomllib
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
 from gateway.adapters.base import Charger, ChargerProtocolError, ChargerUnreachable
 from gateway.adapters.modbus.decoding import DataType, WordOrder
-from gateway.adapters.modbus.profile import HeartbeatSpec, RegisterSpec, WatchdogSpec, load_profile
+from gateway.adapters.modbus.profile import (
+    HeartbeatSpec,
+    Profile,
+    RegisterSpec,
+    WatchdogSpec,
+    load_profile,
+    parse_profile,
+)
 from gateway.adapters.modbus.tcp import ModbusTcpCharger, quantize_current
 from gateway.core.model import Bounds, CableState, ChargerSample, ComponentState, Phases
+from gateway.simulator.modbus_server import SimulatedCharger
 from tests.modbus_helpers import PROFILES, VOLTAGES, ManualClock, adapter_for, running_sim
 
 # -- quantize_current (pure) ---------------------------------------------------------
@@ -328,3 +340,62 @@ def test_constructor_validates() -> None:
         ModbusTcpCharger("x", "127.0.0.1", 502, None, "generic", 0.0, 3)
     charger = ModbusTcpCharger("x", "127.0.0.1", 502, 7, "alfen-eve", 16.0, 3)
     assert charger.unit_id == 7 and charger.profile.name == "alfen-eve"
+
+
+# -- fail-safe current written where the charger allows it -----------------------------
+
+
+def _vestel_with_writable_safe_current() -> Profile:
+    """The Vestel map with holding 2000 marked writable (the shipped profile leaves it
+    read-only until Vestel's R/W column is confirmed); the simulator accepts the write."""
+    path = Path(str(resources.files("gateway") / "profiles" / "vestel-evc04.toml"))
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["safe_current"].update(writable=True, write_function_code=6)
+    profile = parse_profile(data, "<vestel, 2000 writable>")
+    assert profile.safe_current_write is not None
+    return profile
+
+
+def _adapter(sim: SimulatedCharger, profile: Profile, safe_current: float) -> ModbusTcpCharger:
+    return ModbusTcpCharger(
+        "bay-7", sim.host, sim.port, None, profile, 16.0, 3, timeout=0.5, safe_current=safe_current
+    )
+
+
+async def test_configured_safe_current_is_written_at_start_and_after_a_failure() -> None:
+    async with running_sim("vestel-evc04", safe_current=6.0) as sim:
+        charger = _adapter(sim, _vestel_with_writable_safe_current(), 10.0)
+        try:
+            await charger.read()
+            assert (sim.safe_current, sim.safe_current_writes) == (10.0, 1)
+            assert await charger.read_safe_current() == 10.0
+            await charger.read()
+            assert sim.safe_current_writes == 1  # once per connection, not per poll
+            sim.safe_current = 6.0  # the charger restarts with its own setting
+            sim.silence()
+            with pytest.raises(ChargerUnreachable):
+                await charger.read()
+            sim.resume()
+            await charger.read()
+            assert (sim.safe_current, sim.safe_current_writes) == (10.0, 2)
+        finally:
+            await charger.close()
+
+
+async def test_configured_safe_current_warns_where_the_profile_cannot_write_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with running_sim("alfen-eve", safe_current=6.0) as sim:
+        with caplog.at_level(logging.WARNING, logger="gateway.adapters.modbus.tcp"):
+            charger = _adapter(sim, load_profile("alfen-eve"), 10.0)
+        try:
+            warnings = [r for r in caplog.records if "safe_current" in r.getMessage()]
+            assert len(warnings) == 1
+            assert "'alfen-eve'" in warnings[0].getMessage()
+            await charger.read()
+            await charger.read()
+            assert sim.safe_current == 6.0
+            assert not any(r.function_code in (6, 16) for r in sim.recent_requests)
+            assert len([r for r in caplog.records if "safe_current" in r.getMessage()]) == 1
+        finally:
+            await charger.close()

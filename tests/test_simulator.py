@@ -251,3 +251,15 @@ async def test_many_simulators_on_free_and_consecutive_ports() -> None:
     except OSError:
         pytest.skip(f"ports {base}, {base + 1} are taken on this machine")
     assert seen == [base, base + 1]
+
+
+async def test_safe_current_write_lands_where_writable_and_is_refused_where_read_only() -> None:
+    async with running_sim("vestel-evc04", safe_current=6.0) as sim, bare_client(sim) as client:
+        assert not (await client.write_register(2000, 10, device_id=255)).isError()
+        assert (sim.safe_current, sim.safe_current_writes) == (10.0, 1)
+        assert (await client.write_register(2000, 500, device_id=255)).isError()  # > 80 A
+        assert sim.safe_current == 10.0
+    async with running_sim("alfen-eve", safe_current=6.0) as sim, bare_client(sim) as client:
+        reply = await client.write_registers(1212, f32_registers(10.0), device_id=1)
+        assert reply.isError()  # read-only on the station
+        assert (sim.safe_current, sim.safe_current_writes) == (6.0, 0)

@@ -325,3 +325,24 @@ async def test_simulators_serve_the_documented_encodings() -> None:
         assert state == [ord("A") << 8]
         volts = (await client.read_holding_registers(1232, count=2, device_id=1)).registers
         assert volts == [229_000 >> 16, 229_000 & 0xFFFF]  # mV, high word first
+
+
+def test_a_writable_safe_current_register() -> None:
+    data = generic_data()
+    data["safe_current"] = {"address": 102, "writable": True}
+    write = parse_profile(data).safe_current_write
+    assert write is not None and (write.address, write.write_function_code) == (102, 16)
+    assert write.encode(10.0) == [0x4120, 0]
+    assert parse_profile(generic_data()).safe_current_write is None  # read-only by default
+    data["safe_current"] = {"address": 102, "writable": True, "write_function_code": 6}
+    with pytest.raises(ProfileError, match=r"safe_current: function code 6 writes one register"):
+        parse_profile(data, "<test>")
+    data["safe_current"] = {"address": 102, "function_code": 4, "writable": True}
+    with pytest.raises(ProfileError, match=r"safe_current: .*input register"):
+        parse_profile(data, "<test>")
+    data["safe_current"] = {"address": 102, "write_function_code": 16}
+    with pytest.raises(ProfileError, match=r"safe_current: .*needs writable = true"):
+        parse_profile(data, "<test>")
+    for name in ("alfen-eve", "vestel-evc04", "heidelberg-energy-control"):
+        # not confirmed R/W in the vendor documents: never written
+        assert load_profile(name).safe_current_write is None

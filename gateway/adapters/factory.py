@@ -58,6 +58,7 @@ def _register_map(
         "wired_phases": len(config.phases),
         "nominal_voltage": gateway.distribution.nominal_voltage,
         "timeout": config.timeout,
+        "safe_current": config.safe_current,
     }
 
 

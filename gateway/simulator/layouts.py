@@ -111,6 +111,7 @@ class Write:
     phases: int | None = None
     validity_time: int | None = None
     heartbeat: bool = False
+    safe_current: float | None = None
 
 
 GARBAGE_VOLTAGES = (math.nan, 1.0e9, -1.0e9)
@@ -459,9 +460,14 @@ class VestelEvc04Layout(Layout):
             amps = float(values[5004 - address])
             if not _setpoint_ok(amps):
                 return ExcCodes.ILLEGAL_VALUE
+        safe = None
+        if address <= 2000 < address + count:
+            safe = float(values[2000 - address])
+            if not _setpoint_ok(safe):
+                return ExcCodes.ILLEGAL_VALUE
         timeout = values[2002 - address] if address <= 2002 < address + count else None
         alive = address <= 6000 < address + count and values[6000 - address] == 1
-        return Write(setpoint=amps, validity_time=timeout, heartbeat=alive)
+        return Write(setpoint=amps, validity_time=timeout, heartbeat=alive, safe_current=safe)
 
 
 LAYOUTS: dict[str, type[Layout]] = {

@@ -16,6 +16,8 @@ Test controls, all plain attributes or methods:
   accepted setpoint write as (wall time, amps); `request_count` / `recent_requests`.
 - `validity_time`, `safe_current`: the setpoint expires after `validity_time` s without
   a rewrite (or heartbeat) and the charger applies the safe current, as Alfen does.
+  Where the layout's safe-current register is writable, a write sets `safe_current`
+  (counted in `safe_current_writes`); elsewhere it is answered with an exception.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class SimulatedCharger(Served):
         self.refuse_code = ExcCodes.ILLEGAL_FUNCTION
         self.garbage = False
         self.writes: list[tuple[float, float]] = []
+        self.safe_current_writes = 0
         self.request_count = 0
         self.recent_requests: deque[Request] = deque(maxlen=1000)
         self.last_view: ChargerView | None = None
@@ -238,6 +241,9 @@ class SimulatedCharger(Served):
             self.validity_time = float(write.validity_time)
         if write.phases is not None:
             self.charger_phases = write.phases
+        if write.safe_current is not None:
+            self.safe_current = write.safe_current
+            self.safe_current_writes += 1
 
     def _setpoint_valid(self, now: float) -> bool:
         if self._setpoint is None:

@@ -201,6 +201,7 @@ class Profile:
     current_step: float = 0.1
     watchdog: WatchdogSpec | None = None
     safe_current: RegisterSpec | None = None
+    safe_current_write: SetpointSpec | None = None  # where the register is writable
     read_max_gap: int = 16
     startup_writes: tuple[StartupWrite, ...] = ()
     read_plan: tuple[PlannedRead, ...] = field(init=False, repr=False, compare=False)
@@ -314,6 +315,19 @@ def _compile(model: ProfileFile) -> Profile:
         raise ValueError("safe_current cannot be ascii")
     if safe is not None and (safe.mask is not None or safe.shift):
         raise ValueError("safe_current: mask and shift are not supported there")
+    safe_write = None
+    if safe is not None and model.safe_current is not None and model.safe_current.writable:
+        safe_write = SetpointSpec(
+            address=safe.address,
+            data_type=safe.data_type,
+            word_order=safe.word_order,
+            scale=safe.scale,
+            write_function_code=model.safe_current.write_function_code or 16,
+        )
+        if safe.function_code != 3:
+            raise ValueError("safe_current: only a holding register (function_code 3) is writable")
+        if safe_write.write_function_code == 6 and safe_write.count != 1:
+            raise ValueError(f"safe_current: function code 6 writes one register, not {safe.count}")
     sp = model.setpoint
     setpoint = SetpointSpec(
         address=sp.address,
@@ -354,6 +368,7 @@ def _compile(model: ProfileFile) -> Profile:
         current_step=model.current_step,
         watchdog=watchdog,
         safe_current=safe,
+        safe_current_write=safe_write,
         read_max_gap=model.read.max_gap,
         startup_writes=tuple(
             StartupWrite(w.address, w.value, w.write_function_code) for w in model.startup_writes

@@ -160,6 +160,7 @@ class ModbusRtuCharger(ModbusCharger):
         wired_phases: int,
         nominal_voltage: float = 230.0,
         timeout: float = 1.0,
+        safe_current: float | None = None,
     ) -> None:
         """Set up the adapter on the bus of `serial.port` (nothing is opened until the
         first call). `timeout` (s) bounds every request; see `ModbusCharger`."""
@@ -172,7 +173,14 @@ class ModbusRtuCharger(ModbusCharger):
         bus = open_bus(serial, timeout, self)
         try:
             super().__init__(
-                charger_id, bus, unit, loaded, max_current, wired_phases, nominal_voltage
+                charger_id,
+                bus,
+                unit,
+                loaded,
+                max_current,
+                wired_phases,
+                nominal_voltage,
+                safe_current,
             )
         except BaseException:
             bus.forget(self)

@@ -63,6 +63,22 @@ class RegisterModel(_Strict):
         return self
 
 
+class SafeCurrentModel(RegisterModel):
+    """`[safe_current]`: the charger's fail-safe current (A), read back; `writable` when
+    the vendor documents it R/W, then written with `write_function_code` (holding only)."""
+
+    writable: bool = False
+    write_function_code: Literal[6, 16] | None = None
+
+    @model_validator(mode="after")
+    def _writable(self) -> SafeCurrentModel:
+        if self.write_function_code is not None and not self.writable:
+            raise ValueError("write_function_code needs writable = true")
+        if self.writable and self.function_code == 4:
+            raise ValueError("an input register (function_code 4) cannot be writable")
+        return self
+
+
 class RegistersModel(_Strict):
     """`[registers]`: the measurement and state registers the adapter reads each poll."""
 
@@ -173,7 +189,7 @@ class ProfileFile(_Strict):
     states: dict[str, tuple[CableState, ComponentState]] = Field(min_length=1)
     setpoint: SetpointModel
     watchdog: WatchdogModel | None = None
-    safe_current: RegisterModel | None = None  # the charger's fail-safe current (A)
+    safe_current: SafeCurrentModel | None = None  # the charger's fail-safe current (A)
     startup_writes: list[StartupWriteModel] = Field(default_factory=list)
 
 

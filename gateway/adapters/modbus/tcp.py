@@ -14,6 +14,8 @@
 - The profile's startup writes (such as Heidelberg's "standby off") go out once
   connected and again after a failure; a watchdog timeout register, where the profile
   names one, is read then and shortens the keepalive interval to a quarter of it.
+- A configured fail-safe current is written then too, where the profile marks the
+  charger's safe-current register writable (a warning at start where it cannot).
 
 The poll path is kept lean, because gateway CPU per poll is budgeted against a bare
 pymodbus read: the profile's read plan and codecs are compiled at load, and a read is
@@ -32,7 +34,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from gateway.adapters.base import ChargerError, ChargerProtocolError, ChargerUnreachable
 from gateway.adapters.modbus.decoding import DataType, DecodeError, EncodeError, decode
 from gateway.adapters.modbus.plan import ReadBlock
-from gateway.adapters.modbus.profile import Profile, RegisterSpec, load_profile
+from gateway.adapters.modbus.profile import Profile, RegisterSpec, SetpointSpec, load_profile
 from gateway.adapters.modbus.transport import TcpTransport, Transport
 from gateway.core.model import ChargerSample, Phases, charger_inclusion_bounds, phases_in_use
 
@@ -53,6 +55,8 @@ MIN_KEEPALIVE = 1.0
 """s: the shortest keepalive interval derived from a charger's watchdog timeout."""
 
 _EPSILON = 1e-9  # absorbs binary float error when dividing by a decimal step
+
+_log = logging.getLogger(__name__)
 
 # pymodbus logs every timeout at ERROR with a dump of the last 20 frames. The adapter
 # raises a ChargerError naming charger, registers and reason, and the poller logs that,
@@ -93,13 +97,16 @@ class ModbusCharger:
         max_current: float,
         wired_phases: int,
         nominal_voltage: float = 230.0,
+        safe_current: float | None = None,
     ) -> None:
         """Set up the adapter; nothing is sent until the first call.
 
         `unit_id` None takes the profile's default. `max_current` (A) is the hardware or
         cable limit from the config; `wired_phases` how many charger phases are wired
         (for the inclusion bounds when the EV draws nothing yet). The transport's
-        timeout bounds the connect and every request.
+        timeout bounds the connect and every request. `safe_current` (A), where set, is
+        written to the charger's fail-safe current register at each (re)connection,
+        where the profile marks it writable; otherwise one warning is logged.
         """
         if not max_current > 0 or wired_phases not in (1, 2, 3):
             raise ValueError(
@@ -127,6 +134,15 @@ class ModbusCharger:
         self._keepalive = watchdog.keepalive_interval if watchdog else None
         self._heartbeat = watchdog.heartbeat if watchdog else None
         self._where = f"charger {charger_id} ({transport.label} unit {self.unit_id})"
+        self.safe_current = safe_current
+        if safe_current is not None and self.profile.safe_current_write is None:
+            _log.warning(
+                "%s: safe_current = %g A is configured, but the profile %r has no writable "
+                "fail-safe current register; set it on the charger itself",
+                self._where,
+                safe_current,
+                self.profile.name,
+            )
 
     @property
     def charger_id(self) -> str:
@@ -273,6 +289,14 @@ class ModbusCharger:
                 startup.write_function_code,
                 f"startup register {startup.address} (= {startup.value})",
             )
+        safe_write = profile.safe_current_write
+        if safe_write is not None and self.safe_current is not None:
+            await self._write(
+                safe_write.address,
+                self._encode(safe_write, self.safe_current, "safe current"),
+                safe_write.write_function_code,
+                f"safe current register {safe_write.address} ({self.safe_current:g} A)",
+            )
         watchdog = profile.watchdog
         if watchdog is not None and watchdog.timeout_register is not None:
             spec = RegisterSpec(
@@ -308,12 +332,7 @@ class ModbusCharger:
 
     async def _write_setpoint(self, amps: float) -> None:
         spec = self.profile.setpoint
-        try:
-            registers = spec.encode(amps)
-        except EncodeError as exc:
-            raise ChargerProtocolError(
-                f"{self._where}: setpoint register {spec.address}: cannot encode {amps} A: {exc}"
-            ) from exc
+        registers = self._encode(spec, amps, "setpoint")
         try:
             await self._write(
                 spec.address,
@@ -326,6 +345,14 @@ class ModbusCharger:
             raise
         self._limit = amps
         self._limit_at = time.monotonic()
+
+    def _encode(self, spec: SetpointSpec, amps: float, what: str) -> list[int]:
+        try:
+            return spec.encode(amps)
+        except EncodeError as exc:
+            raise ChargerProtocolError(
+                f"{self._where}: {what} register {spec.address}: cannot encode {amps} A: {exc}"
+            ) from exc
 
     async def _write(self, address: int, registers: list[int], fc: int, what: str) -> None:
         try:
@@ -386,6 +413,7 @@ class ModbusTcpCharger(ModbusCharger):
         wired_phases: int,
         nominal_voltage: float = 230.0,
         timeout: float = 1.0,
+        safe_current: float | None = None,
     ) -> None:
         """Set up the adapter; nothing connects until the first call. `timeout` (s)
         bounds the connect and every request; see `ModbusCharger` for the rest."""
@@ -399,6 +427,7 @@ class ModbusTcpCharger(ModbusCharger):
             max_current,
             wired_phases,
             nominal_voltage,
+            safe_current,
         )
         self.host = host
         self.port = port
