@@ -346,3 +346,36 @@ def test_a_writable_safe_current_register() -> None:
     for name in ("alfen-eve", "vestel-evc04", "heidelberg-energy-control"):
         # not confirmed R/W in the vendor documents: never written
         assert load_profile(name).safe_current_write is None
+
+
+def test_phase_switch_registers_are_declared_where_the_charger_has_one() -> None:
+    alfen = load_profile("alfen-eve").phase_switch
+    assert alfen is not None
+    assert (alfen.address, alfen.data_type, alfen.write_function_code) == (
+        1215,
+        DataType.UINT16,
+        16,
+    )
+    assert (alfen.value(1), alfen.value(3)) == (1, 3)
+    vestel = load_profile("vestel-evc04").phase_switch
+    assert vestel is not None
+    assert (vestel.address, vestel.write_function_code, vestel.value(1), vestel.value(3)) == (
+        405,
+        6,
+        0,
+        1,
+    )
+    with pytest.raises(ValueError, match="1 or 3"):
+        vestel.value(2)
+    for name in ("abb-terra-ac", "generic", "heidelberg-energy-control"):
+        assert load_profile(name).phase_switch is None  # ABB: 4102H "not supported"
+    data = generic_data()
+    data["phase_switch"] = {"address": 110, "one_phase": 1, "three_phase": 1}
+    with pytest.raises(ProfileError, match=r"phase_switch: .*must be different"):
+        parse_profile(data, "<test>")
+    data["phase_switch"] = {"address": 110, "type": "float32", "one_phase": 1, "three_phase": 3}
+    with pytest.raises(ProfileError, match=r"phase_switch.type"):
+        parse_profile(data, "<test>")
+    data["phase_switch"] = {"address": 110, "one_phase": 1, "three_phase": 3, "phases": 2}
+    with pytest.raises(ProfileError, match=r"phase_switch.phases"):
+        parse_profile(data, "<test>")

@@ -170,6 +170,23 @@ class StartupWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseSwitchSpec:
+    """The holding register selecting 1- or 3-phase charging (declared, not used yet)."""
+
+    address: int
+    data_type: DataType
+    write_function_code: int
+    one_phase: int  # value written for 1-phase charging
+    three_phase: int  # value written for 3-phase charging
+
+    def value(self, phases: int) -> int:
+        """The register value for `phases` (1 or 3)."""
+        if phases not in (1, 3):
+            raise ValueError(f"phases must be 1 or 3, got {phases}")
+        return self.one_phase if phases == 1 else self.three_phase
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentSource:
     """The vendor document the addresses come from."""
 
@@ -204,6 +221,7 @@ class Profile:
     safe_current_write: SetpointSpec | None = None  # where the register is writable
     read_max_gap: int = 16
     startup_writes: tuple[StartupWrite, ...] = ()
+    phase_switch: PhaseSwitchSpec | None = None
     read_plan: tuple[PlannedRead, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -352,6 +370,12 @@ def _compile(model: ProfileFile) -> Profile:
             timeout_register=wd.timeout_register,
             timeout_scale=wd.timeout_scale,
         )
+    ps = model.phase_switch
+    phase_switch = None
+    if ps is not None:
+        phase_switch = PhaseSwitchSpec(
+            ps.address, ps.type, ps.write_function_code, ps.one_phase, ps.three_phase
+        )
     src = model.source
     return Profile(
         name=model.name,
@@ -373,6 +397,7 @@ def _compile(model: ProfileFile) -> Profile:
         startup_writes=tuple(
             StartupWrite(w.address, w.value, w.write_function_code) for w in model.startup_writes
         ),
+        phase_switch=phase_switch,
     )
 
 

@@ -146,6 +146,23 @@ class StartupWriteModel(_Strict):
     write_function_code: Literal[6, 16] = 6
 
 
+class PhaseSwitchModel(_Strict):
+    """`[phase_switch]`: the holding register that selects 1- or 3-phase charging; the
+    value written for each. Declared only: the adapter does not switch phases yet."""
+
+    address: int = Field(ge=0, le=65535)
+    type: Literal[DataType.UINT16] = DataType.UINT16
+    write_function_code: Literal[6, 16] = 16
+    one_phase: int = Field(ge=0, le=65535)
+    three_phase: int = Field(ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PhaseSwitchModel:
+        if self.one_phase == self.three_phase:
+            raise ValueError("one_phase and three_phase must be different values")
+        return self
+
+
 class WatchdogModel(_Strict):
     """`[watchdog]`: what the charger needs to keep trusting its setpoint."""
 
@@ -191,6 +208,7 @@ class ProfileFile(_Strict):
     watchdog: WatchdogModel | None = None
     safe_current: SafeCurrentModel | None = None  # the charger's fail-safe current (A)
     startup_writes: list[StartupWriteModel] = Field(default_factory=list)
+    phase_switch: PhaseSwitchModel | None = None
 
 
 def format_errors(exc: ValidationError) -> str:
