@@ -62,11 +62,11 @@ EXPECT: dict[str, Expect] = {
         requests=3, read_fc=3, missing=1246,
     ),
     "vestel-evc04": Expect(
-        # 1004 (cable state) only: no "charging" component state, see the profile
-        energy=True, charging=(CableState.EV_LOCKED, ComponentState.READY),
+        # cable state 1004, turned into "charging" by the charging state 1001
+        energy=True, charging=(CableState.EV_LOCKED, ComponentState.CHARGING),
         paused=(CableState.EV_LOCKED, ComponentState.READY),
         setpoint_fc=6, setpoint_raw=[15], written=15.0,
-        requests=9, read_fc=4, missing=1040,
+        requests=10, read_fc=4, missing=1040,
     ),
 }  # fmt: skip
 VENDORS = tuple(EXPECT)
@@ -289,13 +289,13 @@ async def test_vestel_reads_input_registers_one_by_one() -> None:
     vestel = load_profile("vestel-evc04")
     async with running_sim("vestel-evc04", voltages=VOLTS) as sim:
         bridged = adapter_for(sim, dataclasses.replace(vestel, read_max_gap=8))
-        with pytest.raises(ChargerProtocolError, match=r"input registers 1004-.*exception code 2"):
+        with pytest.raises(ChargerProtocolError, match=r"input registers 1001-.*exception code 2"):
             await bridged.read()
         await bridged.close()
         holding = {n: dataclasses.replace(s, function_code=3) for n, s in vestel.registers.items()}
         wrong_fc = adapter_for(sim, dataclasses.replace(vestel, registers=holding))
         with pytest.raises(
-            ChargerProtocolError, match=r"holding registers 1008 .*exception code 2"
+            ChargerProtocolError, match=r"holding registers 1001 .*exception code 2"
         ):
             await wrong_fc.read()
         await wrong_fc.close()
@@ -379,3 +379,33 @@ def test_phase_switch_registers_are_declared_where_the_charger_has_one() -> None
     data["phase_switch"] = {"address": 110, "one_phase": 1, "three_phase": 3, "phases": 2}
     with pytest.raises(ProfileError, match=r"phase_switch.phases"):
         parse_profile(data, "<test>")
+
+
+def test_a_charging_register_turns_ready_into_charging_only() -> None:
+    data = generic_data()
+    data["registers"]["charging"] = {"address": 22, "type": "uint16"}
+    profile = parse_profile(data)
+    assert profile.registers["charging"].address == 22
+    assert any("charging" in planned.block.names for planned in profile.read_plan)
+    data["registers"]["charging"] = {"address": 22, "type": "float32"}
+    with pytest.raises(ProfileError, match=r"registers.charging: must be an integer register"):
+        parse_profile(data, "<test>")
+
+
+async def test_vestel_charging_state_follows_register_1001() -> None:
+    async with running_sim("vestel-evc04", voltages=VOLTS) as sim:
+        charger = adapter_for(sim)
+        unplugged = await charger.read()
+        assert (unplugged.cable_state, unplugged.component_state) == (
+            CableState.UNPLUGGED,
+            ComponentState.READY,
+        )
+        sim.plug(phases=3, ev_max_current=10.0)
+        await charger.set_current_limit(16.0)
+        assert (await charger.read()).component_state is ComponentState.CHARGING
+        async with bare_client(sim) as client:
+            raw = await client.read_input_registers(1001, count=1, device_id=255)
+            assert raw.registers == [1]
+        await charger.set_current_limit(0.0)  # paused: plugged, not charging
+        assert (await charger.read()).component_state is ComponentState.READY
+        await charger.close()

@@ -312,6 +312,8 @@ def _register(name: str, model: RegisterModel, defaults: RegisterDefaults) -> Re
         raise ValueError(f"registers.{name}: address {spec.address} + {spec.count} > 65536")
     if data_type is DataType.ASCII and name != "state":
         raise ValueError(f"registers.{name}: only the state may be ascii")
+    if name == "charging" and not is_integer_type(data_type):
+        raise ValueError(f"registers.charging: must be an integer register, not {data_type}")
     if (spec.mask is not None or spec.shift) and not is_integer_type(data_type):
         raise ValueError(f"registers.{name}: mask and shift are only for integer registers")
     return spec

@@ -92,6 +92,9 @@ class RegistersModel(_Strict):
     energy: RegisterModel | None = None
     current_limit: RegisterModel | None = None  # the limit the charger applies (read back)
     state: RegisterModel
+    # an integer register whose nonzero value turns the state's component state "ready"
+    # into "charging", for chargers that report plug and charging state separately
+    charging: RegisterModel | None = None
 
 
 class SourceModel(_Strict):

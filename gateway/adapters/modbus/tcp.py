@@ -36,7 +36,13 @@ from gateway.adapters.modbus.decoding import DataType, DecodeError, EncodeError,
 from gateway.adapters.modbus.plan import ReadBlock
 from gateway.adapters.modbus.profile import Profile, RegisterSpec, SetpointSpec, load_profile
 from gateway.adapters.modbus.transport import TcpTransport, Transport
-from gateway.core.model import ChargerSample, Phases, charger_inclusion_bounds, phases_in_use
+from gateway.core.model import (
+    ChargerSample,
+    ComponentState,
+    Phases,
+    charger_inclusion_bounds,
+    phases_in_use,
+)
 
 EXCEPTION_CODES = {
     1: "illegal function",
@@ -210,6 +216,9 @@ class ModbusCharger:
                 f"unknown state code {code!r}; the profile {self.profile.name!r} "
                 f"knows {sorted(map(str, self.profile.state_codes))}"
             )
+        component = state[1]
+        if component is ComponentState.READY and get("charging"):
+            component = ComponentState.CHARGING  # the profile's separate charging register
         limit = get("current_limit", self._limit)
         phases = phases_in_use(current, self.wired_phases)
         return ChargerSample(
@@ -219,7 +228,7 @@ class ModbusCharger:
             voltage=voltage,
             energy=get("energy"),
             cable_state=state[0],
-            component_state=state[1],
+            component_state=component,
             current_limit=limit,
             inclusion_bounds=charger_inclusion_bounds(
                 self.max_current, voltage, self.nominal_voltage, phases
