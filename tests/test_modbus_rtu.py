@@ -28,7 +28,7 @@ from gateway.adapters.modbus import rtu
 from gateway.adapters.modbus.rtu import ModbusRtuCharger, SerialBus, SerialSettings
 from gateway.config import config_from_dict
 from gateway.core.model import CableState, ComponentState
-from gateway.simulator.layouts import ChargerView
+from gateway.simulator.layout_base import ChargerView
 from gateway.simulator.modbus_server import SimulatedCharger
 from gateway.simulator.rtu_layouts import STANDBY_DISABLED, STANDBY_ENABLED
 from gateway.simulator.rtu_server import SimulatedRtuBus

@@ -34,7 +34,8 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gateway.simulator.ev_model import MIN_CHARGING_CURRENT, EvModel
-from gateway.simulator.layouts import LAYOUTS, ChargerView, Layout, Write
+from gateway.simulator.layout_base import ChargerView, Layout, Write
+from gateway.simulator.layouts import LAYOUTS
 from gateway.simulator.rtu_layouts import RTU_LAYOUTS
 from gateway.simulator.served import Served
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from pymodbus.constants import ExcCodes
 
-from gateway.simulator.layouts import ChargerView, Layout, Region, Registers, Write, u16, u32
+from gateway.simulator.layout_base import ChargerView, Layout, Region, Registers, Write, u16, u32
 
 STANDBY_ENABLED = 0
 STANDBY_DISABLED = 4
