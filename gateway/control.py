@@ -78,7 +78,6 @@ class PoolController:
         self._wake = asyncio.Event()
         self._announce = False
         self.distributions = 0
-        self.write_log: list[tuple[float, str, float]] = []
 
     # ------------------------------------------------------------------ inputs
     async def on_connect(self) -> None:
@@ -220,7 +219,6 @@ class PoolController:
             if charger.adapter == "ocpp"
             else charger.timeout
         )
-        self.write_log.append((self.clock(), charger_id, amps))
         try:
             written = await asyncio.wait_for(
                 self.chargers[charger_id].set_current_limit(amps), timeout

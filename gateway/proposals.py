@@ -179,11 +179,16 @@ def error_reply(source: str | None, error: str, transaction: Transaction) -> dic
     return body
 
 
+def _publishable(topic: str) -> bool:
+    """A topic we may publish to: no wildcards, not empty, within MQTT's length limit."""
+    return "+" not in topic and "#" not in topic and 0 < len(topic.encode()) <= 65535
+
+
 def reply_target(message: aiomqtt.Message, default_topic: str) -> tuple[str, Properties | None]:
     """Where to reply: the MQTT 5 response topic with its correlation data, else the default."""
     props = message.properties
     response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
-    if not response_topic:
+    if not response_topic or not _publishable(str(response_topic)):
         return default_topic, None
     reply_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     correlation = getattr(props, "CorrelationData", None)

@@ -251,3 +251,20 @@ async def test_bounds_fall_to_zero_when_the_last_ev_leaves(
             after=len(probe.messages),
         )
         assert bounds.json()["exclusion_bounds"] is None
+
+
+async def test_wildcard_response_topic_falls_back_and_the_daemon_lives(
+    mosquitto: Mosquitto, probe: MqttProbe
+) -> None:
+    async with simulators(1) as sims, running_gateway(control_config(mosquitto, sims)):
+        await probe.wait_for(f"{BASE}/bridge/state", lambda m: m.payload == b"online")
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = "replies/#"
+        start = len(probe.messages)
+        await probe.client.publish(
+            PROPOSE, json.dumps({"source": "odd", "power": 0}), qos=1, properties=props
+        )
+        reply = await probe.wait_for(RESPONSE, after=start)
+        assert reply.json() == {"status": "ok", "source": "odd"}
+        # still publishing telemetry afterwards
+        await probe.wait_for(f"{BASE}/pools/default/power", after=len(probe.messages))

@@ -147,13 +147,16 @@ class MqttBridge:
         task = asyncio.current_task()
         while True:
             topic, payload, qos, retain, properties = await outbox.get()
-            await client.publish(
-                topic,
-                payload,
-                qos=qos,
-                retain=retain,
-                properties=properties if self.is_v5 else None,
-            )
+            try:
+                await client.publish(
+                    topic,
+                    payload,
+                    qos=qos,
+                    retain=retain,
+                    properties=properties if self.is_v5 else None,
+                )
+            except (ValueError, TypeError) as exc:  # a bad topic or payload: drop it alone
+                log.warning("not published to %r: %s", topic, exc)
             # aiomqtt's publish can swallow a cancellation that lands while it waits;
             # honour it here, or the TaskGroup would wait for this task for ever.
             if task is not None and task.cancelling():
