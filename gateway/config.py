@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -47,10 +48,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ExistingFile = Annotated[Path, AfterValidator(lambda path: _readable(path))]
+"""A path that must name a readable file when the config is loaded, not at first use."""
+
+
+def _readable(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"file {str(path)!r} does not exist")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"file {str(path)!r} is not readable")
+    return path
+
+
 class TlsConfig(_Section):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: ExistingFile | None = None
+    cert_file: ExistingFile | None = None
+    key_file: ExistingFile | None = None
 
 
 class MqttConfig(_Section):
@@ -59,7 +72,7 @@ class MqttConfig(_Section):
     base_topic: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/-]{1,128}$")] = "ev-gateway"
     username: str | None = None
     password: str | None = Field(None, repr=False)
-    password_file: Path | None = None
+    password_file: ExistingFile | None = None
     tls: TlsConfig | None = None
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     client_id: str | None = None
@@ -166,8 +179,8 @@ class OcppConfig(_Section):
     host: str = "0.0.0.0"
     port: int = Field(9000, ge=0, le=65535)
     basic_auth: dict[str, str] = Field(default_factory=dict, repr=False)
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    cert_file: ExistingFile | None = None
+    key_file: ExistingFile | None = None
     heartbeat_interval: int = Field(60, ge=10, le=86400)
     meter_value_interval: int = Field(10, ge=1, le=3600)
     response_timeout: float = Field(10.0, gt=0, le=120)

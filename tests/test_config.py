@@ -115,6 +115,11 @@ INVALID = [
     ("bad phases", VALID.replace("phases = [2, 3, 1]", "phases = [1, 4]"), "phases"),
     ("not TOML", "[mqtt\nhost=", "not valid TOML"),
     (
+        "missing password file",
+        VALID.replace('host = "127.0.0.1"', 'password_file = "/nonexistent/pw"'),
+        "mqtt.password_file",
+    ),
+    (
         "modbus without profile",
         VALID.replace('id = "bay-2"\nadapter = "simulated"', 'id = "bay-2"\nadapter = "modbus"'),
         "chargers[1] ('bay-2')",

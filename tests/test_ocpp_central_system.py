@@ -180,8 +180,12 @@ async def test_tls(tmp_path: Path) -> None:
 
 async def test_half_configured_tls_is_refused(tmp_path: Path) -> None:
     # The config refuses it first; the central system would refuse it too.
+    cert = tmp_path / "c.pem"
+    cert.write_text("not checked here")
     with pytest.raises(ValueError, match="both cert_file and key_file"):
-        ocpp_config(cert_file=tmp_path / "c.pem")
+        ocpp_config(cert_file=cert)
+    with pytest.raises(ValueError, match="does not exist"):
+        ocpp_config(cert_file=tmp_path / "missing.pem", key_file=cert)
 
 
 async def test_reconnect_replaces_the_old_connection() -> None:

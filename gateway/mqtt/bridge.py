@@ -81,7 +81,9 @@ class MqttBridge:
                 self._session_open = False
                 try:
                     await self._session(protocol)
-                except aiomqtt.MqttError as exc:
+                except Exception as exc:  # whatever breaks a session, reconnect
+                    if not isinstance(exc, aiomqtt.MqttError):
+                        log.exception("MQTT session failed unexpectedly")
                     if not self._stopping:
                         log.warning(
                             "MQTT broker %s:%s (MQTT %s): %s",
