@@ -77,6 +77,9 @@ class MqttConfig(_Section):
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     client_id: str | None = None
     keepalive: int = Field(30, ge=5, le=3600)
+    # Bounded queues: received messages waiting to be read, and each outgoing lane.
+    max_queued_incoming: int = Field(1000, ge=10, le=1_000_000)
+    max_queued_outgoing: int = Field(10_000, ge=10, le=1_000_000)
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MqttConfig:
