@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class LogLimiter:
         self.clock = clock
         self._kinds: dict[Hashable, _Kind] = {}
         self.suppressed = 0
+        _LIMITERS.add(self)
 
     def log(self, level: int, key: Hashable, message: str, *args: object) -> bool:
         """Log `message % args` unless a line of kind `key` went out within `interval`.
@@ -105,3 +107,11 @@ class LogLimiter:
         self._kinds[key] = kind
         while len(self._kinds) > MAX_KINDS:
             del self._kinds[next(iter(self._kinds))]
+
+
+_LIMITERS: weakref.WeakSet[LogLimiter] = weakref.WeakSet()
+
+
+def flush_all() -> int:
+    """`flush()` every live limiter; the MQTT bridge calls it every few seconds."""
+    return sum(limiter.flush() for limiter in list(_LIMITERS))

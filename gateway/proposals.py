@@ -187,7 +187,7 @@ def _validated(
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         raise ValueError(
-            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(FIELDS))}"
+            f"unknown field(s) {_names(unknown)}; allowed: {', '.join(sorted(FIELDS))}"
         )
     if source is None:
         raise ValueError("source must be a string of 1-64 characters from [A-Za-z0-9_-]")
@@ -252,6 +252,14 @@ SHORT = 60
 """Characters of an offending value quoted back in an error message."""
 
 
+def _names(names: list[str]) -> str:
+    """Field names for an error message: plain when harmless, quoted JSON otherwise,
+    at most five, so a hostile name can neither break the log line nor flood it."""
+    shown = [n if NAME_RE.fullmatch(n) else _short(n) for n in names[:5]]
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return ", ".join(shown) + more
+
+
 def _short(value: Any) -> str:
     """`value` as JSON, cut to `SHORT` characters so a reply never echoes a huge input."""
     try:
@@ -268,7 +276,7 @@ def _bounds(value: Any) -> Bounds:
         raise ValueError('bounds must be an object like {"lower": 0.0, "upper": 22000.0}')
     unknown = sorted(set(value) - {"lower", "upper"})
     if unknown:
-        raise ValueError(f"unknown field(s) in bounds: {', '.join(unknown)}; allowed: lower, upper")
+        raise ValueError(f"unknown field(s) in bounds: {_names(unknown)}; allowed: lower, upper")
     lower = _watts(value.get("lower"), "bounds.lower")
     upper = _watts(value.get("upper"), "bounds.upper")
     if lower is not None and upper is not None and lower > upper:

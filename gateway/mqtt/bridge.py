@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config import MqttConfig
-from gateway.logsafe import LogLimiter
+from gateway.logsafe import DEFAULT_INTERVAL, LogLimiter, flush_all
 from gateway.mqtt.ingress import IngressQueue
 from gateway.mqtt.outbox import Lane, Outbox, Outgoing, Payload
 from gateway.mqtt.topics import Topics
@@ -188,6 +188,7 @@ class MqttBridge:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._send(client, outbox))
                     group.create_task(self._receive(client, incoming))
+                    group.create_task(_flush_logs())
             except* aiomqtt.MqttError as errors:
                 raise errors.exceptions[0] from None
             finally:
@@ -357,6 +358,13 @@ class MqttBridge:
                     client.publish(self._topics.bridge_state, OFFLINE, qos=1, retain=True),
                     STOP_TIMEOUT,
                 )
+
+
+async def _flush_logs() -> None:
+    """Every few seconds, write the counts of rate-limited log lines that stopped."""
+    while True:
+        await asyncio.sleep(DEFAULT_INTERVAL / 2)
+        flush_all()
 
 
 class _QueueFactory:
