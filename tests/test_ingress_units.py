@@ -185,7 +185,7 @@ def test_a_power_above_the_rated_maximum_is_refused_naming_it() -> None:
     with pytest.raises(ProposalError, match="above the pool's rated maximum of 22080 W"):
         check_plausible(request, 22080.0)
     lower = parse_proposal(b'{"bounds": {"lower": 30000}}')
-    with pytest.raises(ProposalError, match="bounds.lower 30000 W"):
+    with pytest.raises(ProposalError, match=r"bounds\.lower 30000 W"):
         check_plausible(lower, 22080.0)
     check_plausible(parse_proposal(b'{"power": 22080, "bounds": {"upper": 1e9}}'), 22080.0)
 
