@@ -66,11 +66,11 @@ async def test_sample_matches_what_the_simulator_serves(profile: str) -> None:
         charger = adapter_for(sim)
         assert isinstance(charger, Charger)
         await charger.set_current_limit(16.0)
-        before = time.time()
+        before = time.monotonic()  # the adapter's default clock stamps samples
         sample = await charger.read()
         served = sim.last_view
         assert served is not None
-        assert before <= sample.timestamp <= time.time()
+        assert before <= sample.timestamp <= time.monotonic()
         assert sample.voltage == Phases(*VOLTAGES)
         assert sample.current == Phases(10.0, 10.0, 10.0)
         assert sample.active_power == pytest.approx(served.power, rel=1e-6)
@@ -151,19 +151,24 @@ async def test_set_current_limit_lands_in_the_simulator(profile: str) -> None:
         await charger.close()
 
 
-async def test_keepalive_rewrites_the_setpoint_from_read() -> None:
+async def test_keepalive_rewrites_the_setpoint_when_due() -> None:
     base = load_profile("alfen-eve")
     profile = dataclasses.replace(base, watchdog=WatchdogSpec(keepalive_interval=0.2))
+    clock = ManualClock()
     async with running_sim("alfen-eve") as sim:
-        charger = adapter_for(sim, profile)
+        charger = adapter_for(sim, profile, clock=clock)
         await charger.read()
-        assert sim.writes == []  # nothing to keep alive before a limit is set
+        assert charger.next_keepalive_due() is None  # nothing to keep before a limit is set
+        await charger.keep_alive()
+        assert sim.writes == []
         await charger.set_current_limit(10.0)
-        await charger.read()
+        assert charger.next_keepalive_due() == clock.now + 0.2
+        await charger.keep_alive()
         assert len(sim.writes) == 1  # not due yet
-        await asyncio.sleep(0.25)
-        await charger.read()
+        clock.advance(0.2)
+        await charger.keep_alive()
         assert [amps for _, amps in sim.writes] == [10.0, 10.0]
+        assert charger.next_keepalive_due() == clock.now + 0.2
         await charger.close()
 
 
@@ -172,12 +177,12 @@ async def test_heartbeat_register_is_written_while_controlling() -> None:
     heartbeat = WatchdogSpec(heartbeat=HeartbeatSpec(address=105, value=1, interval=0.1))
     clock = ManualClock()
     async with running_sim("generic", clock=clock, validity_time=10.0) as sim:
-        charger = adapter_for(sim, dataclasses.replace(base, watchdog=heartbeat))
+        charger = adapter_for(sim, dataclasses.replace(base, watchdog=heartbeat), clock=clock)
         await charger.read()
         await charger.set_current_limit(12.0)
         for _ in range(3):
             clock.advance(8.0)  # the setpoint alone would expire after 10 s
-            await asyncio.sleep(0.12)
+            await charger.keep_alive()
             await charger.read()
         beats = [r for r in sim.recent_requests if r.function_code == 6 and r.address == 105]
         assert len(beats) == 3

@@ -48,6 +48,11 @@ class Transport(ABC):
         """A new, unconnected pymodbus client (timeout set, retries and reconnect off)."""
 
     @property
+    def sharers(self) -> int:
+        """How many adapters take turns on this connection (1 on TCP)."""
+        return 1
+
+    @property
     def connected(self) -> bool:
         """True while the client is connected."""
         return self._client is not None and self._client.connected
