@@ -20,8 +20,8 @@ from gateway.config import GatewayConfig, config_from_dict
 async def idle(clock: FakeClock, sleepers: int, timeout: float = 10.0) -> None:
     """Wait until at least `sleepers` tasks sleep on the clock (their I/O is done)."""
     async with asyncio.timeout(timeout):
-        while clock.sleepers < sleepers:
-            await asyncio.sleep(0.002)  # noqa: ASYNC110 -- other tasks finish their I/O
+        while clock.sleepers < sleepers:  # noqa: ASYNC110 -- tasks finish their I/O
+            await asyncio.sleep(0.002)
 
 
 async def run_for(
