@@ -26,7 +26,14 @@ from gateway.adapters.modbus.profile import (
 from gateway.adapters.modbus.tcp import ModbusTcpCharger, quantize_current
 from gateway.core.model import Bounds, CableState, ChargerSample, ComponentState, Phases
 from gateway.simulator.modbus_server import SimulatedCharger
-from tests.modbus_helpers import PROFILES, VOLTAGES, ManualClock, adapter_for, running_sim
+from tests.modbus_helpers import (
+    PROFILES,
+    VOLTAGES,
+    ManualClock,
+    adapter_for,
+    bare_client,
+    running_sim,
+)
 
 # -- quantize_current (pure) ---------------------------------------------------------
 
@@ -404,3 +411,21 @@ async def test_configured_safe_current_warns_where_the_profile_cannot_write_it(
             assert len([r for r in caplog.records if "safe_current" in r.getMessage()]) == 1
         finally:
             await charger.close()
+
+
+async def test_the_private_pymodbus_hook_is_where_this_version_keeps_it() -> None:
+    """Fails on a pymodbus upgrade that moves `ctx.response_future` (see transport.py)."""
+    import pymodbus
+
+    from gateway.adapters.modbus.transport import PRIVATE_API_VERSION, pending_response
+
+    assert pymodbus.__version__.startswith(PRIVATE_API_VERSION)
+    async with running_sim("generic") as sim, bare_client(sim, timeout=2.0) as client:
+        sim.silent = True
+        request = asyncio.create_task(client.read_holding_registers(0, count=1))
+        await asyncio.sleep(0.05)
+        assert isinstance(pending_response(client), asyncio.Future)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        sim.silent = False
