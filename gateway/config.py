@@ -77,6 +77,9 @@ class MqttConfig(_Section):
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     client_id: str | None = None
     keepalive: int = Field(30, ge=5, le=3600)
+    # Bounded queues: received messages waiting to be read, and each outgoing lane.
+    max_queued_incoming: int = Field(1000, ge=10, le=1_000_000)
+    max_queued_outgoing: int = Field(10_000, ge=10, le=1_000_000)
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MqttConfig:
@@ -95,6 +98,8 @@ class PowerConfig(_Section):
     resampling_period: float = Field(1.0, gt=0, le=60)
     max_data_age: float = Field(10.0, gt=0, le=3600)
     max_proposal_age: float = Field(60.0, gt=0, le=86400)
+    # Longest `expires_in` a proposal may give (s); null in a proposal means "lasting".
+    max_expires_in: float = Field(86400.0, gt=0, le=31_536_000)
 
 
 class DistributionConfig(_Section):

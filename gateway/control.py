@@ -14,6 +14,7 @@ payload timestamps are wall-clock labels of those moments.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Mapping
@@ -29,21 +30,26 @@ from gateway.core.power_manager import PowerManager, Proposal
 from gateway.core.status import ChargerStatus
 from gateway.core.system_bounds import NO_POWER, system_bounds
 from gateway.distribution_bridge import PoolAllocation, PoolDistributor
+from gateway.logsafe import LogLimiter
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
-from gateway.mqtt.topics import Topics
-from gateway.proposals import (
-    ProposalError,
-    error_reply,
-    ok_reply,
-    parse_proposal,
-    reply_target,
+from gateway.mqtt.ingress import (
+    ProposalInbox,
+    ProposalRules,
+    ReadProposal,
+    read_proposal,
+    superseded_reply,
 )
+from gateway.mqtt.outbox import Lane
+from gateway.mqtt.topics import Topics
+from gateway.proposals import error_reply, ok_reply
 from gateway.results import DistributionResult, build_result
 from gateway.telemetry import PoolLayout
 from gateway.timefmt import rfc3339
 
 log = logging.getLogger(__name__)
+_refusals = LogLimiter(log)
+"""Refused proposals: one line per pool every 10 s at most, with a count."""
 
 
 class PoolController:
@@ -77,6 +83,7 @@ class PoolController:
         self._published_status: dict[str, dict[str, Any]] = {}
         self._published_target: float | None = None
         self._wake = asyncio.Event()
+        self._inbox = ProposalInbox()
         self._announce = False
         self.distributions = 0
 
@@ -112,27 +119,74 @@ class PoolController:
             self._announce = True
 
     async def on_proposal_message(self, message: aiomqtt.Message) -> None:
-        """Validate, apply and answer one proposal; a rejected one changes nothing."""
-        now = self.clock()
-        reply_topic, properties = reply_target(
-            message, self.topics.propose_power_response(self.name)
+        """Read one proposal: refuse it with a reply, or keep it for `apply_proposals`.
+
+        A valid proposal waits in the inbox until the batch of messages it came in has
+        been read; a newer one from the same source in that batch supersedes it.
+        """
+        read = read_proposal(
+            message,
+            self.topics.base,
+            self.topics.propose_power_response(self.name),
+            self._proposal_rules,
         )
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        try:
-            request = parse_proposal(payload, retained=message.retain)
-        except ProposalError as exc:
-            log.info("pool %s: proposal refused: %s", self.name, exc)
-            body = error_reply(exc.source, str(exc), exc.transaction)
-        else:
+        if read is None:  # empty payload: a cleared retained proposal, no reply
+            self._inbox.counts.ignored += 1
+            return
+        if read.error is not None:
+            self._inbox.counts.refused += 1
+            _refusals.info(
+                ("refused", self.name), "pool %s: proposal refused: %s", self.name, read.error
+            )
+            body = error_reply(read.error.source, str(read.error), read.error.transaction)
+            await self._reply(read, body)
+            return
+        superseded = self._inbox.offer(read)
+        if superseded is not None and superseded.request is not None:
+            await self._reply(superseded, superseded_reply(superseded.request), Lane.BULK)
+
+    async def apply_proposals(self) -> None:
+        """Apply the newest pending proposal of every source, reply ok, and wake control."""
+        pending = self._inbox.take()
+        if not pending:
+            return
+        now = self.clock()
+        for read in pending:
+            request = read.request
+            assert request is not None
             self.manager.propose(
-                Proposal(request.source, request.priority, request.power, request.bounds, now),
+                Proposal(
+                    request.source,
+                    request.priority,
+                    request.power,
+                    request.bounds,
+                    now,
+                    request.expiry(now),
+                ),
                 now,
             )
-            body = ok_reply(request.source, request.transaction)
-            self._announce = True
-            self._wake.set()
-        await self.bridge.publish(reply_topic, payloads.dumps(body), qos=1, properties=properties)
+            await self._reply(read, ok_reply(request.source, request.transaction))
+        self._announce = True
+        self._wake.set()
         await self.publish_status(now)
+
+    async def _reply(
+        self, read: ReadProposal, body: dict[str, Any], lane: Lane | None = None
+    ) -> None:
+        await self.bridge.publish(
+            read.reply.topic,
+            payloads.dumps(body),
+            qos=1,
+            properties=read.reply.properties,
+            lane=lane,
+        )
+
+    @functools.cached_property
+    def _proposal_rules(self) -> ProposalRules:
+        """What this pool accepts: the configured `max_expires_in` and its rated power."""
+        voltage = self.config.distribution.nominal_voltage
+        rated = sum(c.capabilities.max_current * len(c.phases) * voltage for c in self.chargers)
+        return ProposalRules(self.config.power.max_expires_in, rated)
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:

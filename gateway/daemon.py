@@ -63,6 +63,7 @@ class Gateway:
             subscriptions=subscriptions,
             on_message=self._on_message,
             on_connect=self._on_connect,
+            on_batch_end=self._apply_proposals,
         )
         self.controllers: dict[str, PoolController] = {}
         self.ocpp: OcppCentralSystem | None = None
@@ -229,12 +230,23 @@ class Gateway:
         await controller.on_proposal_message(message)
 
     async def _reply_unknown_pool(self, pool: str, message: aiomqtt.Message) -> None:
+        """An error reply naming the known pools; an empty payload gets none."""
         from gateway.proposals import error_reply, reply_target
 
-        topic, properties = reply_target(message, self.topics.propose_power_response(pool))
+        if not message.payload:
+            return
+        reply = reply_target(message, self.topics.propose_power_response(pool), self.topics.base)
         known = ", ".join(p.name for p in self.pools)
-        body = error_reply(None, f"unknown pool {pool!r}; known pools: {known}", None)
-        await self.bridge.publish(topic, payloads.dumps(body), qos=1, properties=properties)
+        shown = pool if len(pool) <= 64 else pool[:61] + "..."
+        body = error_reply(None, f"unknown pool {shown!r}; known pools: {known}", None)
+        await self.bridge.publish(
+            reply.topic, payloads.dumps(body), qos=1, properties=reply.properties
+        )
+
+    async def _apply_proposals(self) -> None:
+        """After each batch of MQTT messages: every pool applies its newest proposals."""
+        for controller in self.controllers.values():
+            await controller.apply_proposals()
 
 
 class _Stopped(Exception):
