@@ -25,7 +25,7 @@ import aiomqtt
 from gateway.chargers import ChargerRuntime, WriteOutcome
 from gateway.clock import Clock, wall_at
 from gateway.config import GatewayConfig, PoolConfig
-from gateway.core.model import SystemBounds
+from gateway.core.model import Bounds, SystemBounds
 from gateway.core.power_manager import PowerManager, Proposal
 from gateway.core.status import ChargerStatus
 from gateway.core.system_bounds import NO_POWER, system_bounds
@@ -44,6 +44,7 @@ from gateway.mqtt.outbox import Lane
 from gateway.mqtt.topics import Topics
 from gateway.proposals import error_reply, ok_reply
 from gateway.results import DistributionResult, build_result
+from gateway.state_file import PoolState, SavedProposal
 from gateway.telemetry import PoolLayout
 from gateway.timefmt import rfc3339
 
@@ -311,6 +312,55 @@ class PoolController:
         for source in [s for s in self._published_status if s not in current]:
             del self._published_status[source]
             await self.bridge.clear_retained(self.topics.power_status(self.name, source))
+
+    # ------------------------------------------------------------------ restarts
+    def saved_state(self) -> PoolState:
+        """The proposals (expiry as Unix time, whole seconds) and the limits written."""
+        proposals = []
+        for source in self.manager.sources():
+            proposal = self.manager.proposal(source)
+            if proposal is None:
+                continue
+            expiry = self.manager.expiry(source)
+            proposals.append(
+                SavedProposal(
+                    source=source,
+                    priority=proposal.priority,
+                    power=proposal.power,
+                    lower=proposal.bounds.lower,
+                    upper=proposal.bounds.upper,
+                    expires_at=None if expiry is None else round(wall_at(self._clock, expiry)),
+                )
+            )
+        limits = {c.id: c.commanded for c in self.chargers if c.commanded is not None}
+        return PoolState(proposals=proposals, limits=limits)
+
+    def restore(self, state: PoolState, now: float) -> list[str]:
+        """Take back the proposals of a previous run that have not expired; their
+        sources. A remaining age is never longer than the longest one allowed."""
+        longest = max(self.config.power.max_proposal_age, self.config.power.max_expires_in)
+        wall_now = self._clock.wall()
+        restored = []
+        for saved in state.proposals:
+            expires: float | None = None
+            if saved.expires_at is not None:
+                remaining = saved.expires_at - wall_now
+                if remaining <= 0:
+                    continue
+                expires = now + min(remaining, longest)
+            bounds = Bounds(saved.lower, saved.upper)
+            try:
+                proposal = Proposal(saved.source, saved.priority, saved.power, bounds, now, expires)
+                self.manager.propose(proposal, now)
+            except ValueError as exc:
+                log.warning("pool %s: saved proposal of %s not restored: %s", self.name,
+                            saved.source, exc)  # fmt: skip
+                continue
+            restored.append(saved.source)
+        if restored:
+            self._announce = True
+            self._wake.set()
+        return restored
 
     # ------------------------------------------------------------------ helpers
     def _system_bounds(self, now: float) -> SystemBounds:

@@ -30,6 +30,7 @@ from gateway.mqtt.bridge import MqttBridge
 from gateway.mqtt.homeassistant import discovery_messages
 from gateway.mqtt.topics import Topics
 from gateway.sdnotify import Notifier
+from gateway.state_file import GatewayState, StateFile
 from gateway.telemetry import PoolLayout, charger_message, pool_messages, snapshots
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Gateway:
         self.ticks = 0
         self.notifier = Notifier()
         self.ready = asyncio.Event()
+        self.state_file = StateFile(config.state.resolved_directory(), config.mqtt.base_topic)
         self._stop = asyncio.Event()
 
     # ----------------------------------------------------------------- lifecycle
@@ -92,6 +94,7 @@ class Gateway:
                     open_runtime(charger_config, self.config, self.clock, central)
                 )
             self._build_controllers()
+            self._restore_state()
             self._publish_static_state()
             try:
                 async with asyncio.TaskGroup() as group:
@@ -104,6 +107,7 @@ class Gateway:
                     self.ready.set()
                     await self._stop.wait()
                     self.notifier.notify("STOPPING=1")
+                    self.save_state()
                     await self.bridge.stop()
                     raise _Stopped
             except* _Stopped:
@@ -129,6 +133,26 @@ class Gateway:
                 topics=self.topics,
                 clock=self.clock,
             )
+
+    def _restore_state(self) -> None:
+        """Take back the proposals a previous run kept (see gateway/state_file.py)."""
+        state = self.state_file.load()
+        now = self.clock.now()
+        for name, pool_state in state.pools.items():
+            controller = self.controllers.get(name)
+            if controller is None:
+                continue
+            restored = controller.restore(pool_state, now)
+            if restored:
+                log.info("pool %s: proposals restored from %s: %s", name, self.state_file.path,
+                         ", ".join(restored))  # fmt: skip
+
+    def save_state(self) -> None:
+        """Keep the pools' proposals and limits (written only when they changed)."""
+        if self.state_file.path is None:
+            return
+        state = GatewayState({name: c.saved_state() for name, c in self.controllers.items()})
+        self.state_file.save(state)
 
     def _publish_static_state(self) -> None:
         """Retained topics known from the config; the bridge sends them on every connect."""
@@ -194,6 +218,7 @@ class Gateway:
             await self.bridge.publish(topic, payload)
         for controller in self.controllers.values():
             await controller.on_tick(now)
+        self.save_state()
         self._notify_systemd(now)
 
     def _notify_systemd(self, now: float) -> None:
