@@ -15,6 +15,7 @@ from gateway.daemon import Gateway
 from gateway.state_file import GatewayState, PoolState, SavedProposal, StateFile
 from tests.conftest import Mosquitto, MqttProbe
 from tests.harness import modbus_charger, simulators, site_config
+from tests.test_e2e_control import wait_until
 
 BASE = "ev-gateway"
 
@@ -95,14 +96,15 @@ async def test_a_killed_gateway_comes_back_with_its_proposals(
         propose = f"{BASE}/pools/default/propose_power"
         async with started(config) as (gateway, task):
             await probe.publish(propose, {"source": "hems", "power": 9660.0, "expires_in": None})
-            await probe.publish(propose, {"source": "short", "priority": 20,
-                                          "bounds": {"upper": 20000.0}, "expires_in": 600})  # fmt: skip
+            bounded = {"upper": 20000.0}
+            await probe.publish(
+                propose, {"source": "short", "priority": 20, "bounds": bounded, "expires_in": 600}
+            )
             controller = gateway.controllers["default"]
-            async with asyncio.timeout(10):
-                while sorted(controller.manager.sources()) != ["hems", "short"]:
-                    await asyncio.sleep(0.02)
-                while not saved_with(tmp_path, "short"):
-                    await asyncio.sleep(0.02)  # saved at the next tick
+            await wait_until(
+                lambda: sorted(controller.manager.sources()) == ["hems", "short"], what="both"
+            )
+            await wait_until(lambda: saved_with(tmp_path, "short"), what="saved at the next tick")
             task.cancel()  # as SIGKILL: no clean stop, only what was saved
             with contextlib.suppress(asyncio.CancelledError):
                 await task
