@@ -205,6 +205,20 @@ class HomeAssistantConfig(_Section):
     )
 
 
+class StateConfig(_Section):
+    """Where the gateway keeps what must survive a restart (see gateway/state_file.py)."""
+
+    # None: $STATE_DIRECTORY (set by systemd's StateDirectory=), else nothing is kept
+    directory: Path | None = None
+
+    def resolved_directory(self) -> Path | None:
+        """The configured directory, else systemd's `$STATE_DIRECTORY`, else None."""
+        if self.directory is not None:
+            return self.directory
+        env = os.environ.get("STATE_DIRECTORY")
+        return Path(env.split(":")[0]) if env else None
+
+
 class PoolConfig(_Section):
     name: Name
     chargers: list[Name] = Field(min_length=1)
@@ -232,6 +246,7 @@ class GatewayConfig(BaseSettings):
     ocpp: OcppConfig = Field(default_factory=OcppConfig)
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     pools: list[PoolConfig] = Field(default_factory=list)
+    state: StateConfig = Field(default_factory=StateConfig)
     _by_id: dict[str, ChargerConfig] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
