@@ -73,7 +73,9 @@ async def test_hostile_payloads_each_get_one_error_reply_and_no_traceback(
         assert [b["status"] for b in bodies[:-1]] == ["error"] * len(HOSTILE)
         assert bodies[-1] == {"status": "ok", "source": "last", "transaction": "end"}
         correlations = [
-            getattr(m.properties, "CorrelationData", m.payload[:100]) for m in probe.messages[start:] if m.topic == RESPONSE
+            getattr(m.properties, "CorrelationData", m.payload[:100])
+            for m in probe.messages[start:]
+            if m.topic == RESPONSE
         ]
         assert correlations[: len(HOSTILE)] == [str(n).encode() for n in range(len(HOSTILE))]
         timestamp = bodies[HOSTILE.index(b"1796169287237")]["error"]
