@@ -290,10 +290,15 @@ def _profiles_dir() -> Path:
     return Path(str(resources.files("gateway") / "profiles"))
 
 
-def _register(name: str, model: RegisterModel, defaults: RegisterDefaults) -> RegisterSpec:
+def _register(
+    name: str,
+    model: RegisterModel,
+    defaults: RegisterDefaults,
+    plausible: Mapping[str, tuple[float, float]] = PLAUSIBLE,
+) -> RegisterSpec:
     data_type = model.type or defaults.type or DataType.FLOAT32
-    kind = name[: -len("_l1")] if name.startswith(("voltage_l", "current_l")) else name
-    valid = model.range or PLAUSIBLE.get(kind)
+    kind = name[: -len("_l1")] if re.search(r"_l[123]$", name) else name
+    valid = model.range or plausible.get(kind)
     bounds = {} if valid is None else {"minimum": valid[0], "maximum": valid[1]}
     spec = RegisterSpec(
         name=name,
@@ -317,6 +322,19 @@ def _register(name: str, model: RegisterModel, defaults: RegisterDefaults) -> Re
     if (spec.mask is not None or spec.shift) and not is_integer_type(data_type):
         raise ValueError(f"registers.{name}: mask and shift are only for integer registers")
     return spec
+
+
+def compile_register(
+    name: str,
+    model: RegisterModel,
+    defaults: RegisterDefaults,
+    plausible: Mapping[str, tuple[float, float]],
+) -> RegisterSpec:
+    """One validated register of any device profile (meters use it too): its type, word
+    order and function code from `defaults` where the register does not say, and its
+    plausible range from `plausible` by kind (`current_l2` -> "current") unless it
+    gives its own `range`. Raises ValueError naming the register."""
+    return _register(name, model, defaults, plausible)
 
 
 def _compile(model: ProfileFile) -> Profile:
