@@ -46,15 +46,7 @@ def build_meter(config: MeterConfig) -> ModbusMeter | MqttMeter:
             phases,
             timeout=config.timeout,
         )
-    serial = config.serial
-    settings = SerialSettings(
-        port=serial.port,
-        baudrate=serial.baudrate,
-        parity=serial.parity,
-        stopbits=serial.stopbits,
-        bytesize=serial.bytesize,
-        delay=serial.delay,
-    )
+    settings = SerialSettings(**config.serial.model_dump())
     holder = object()  # counted on the bus until the meter itself is
     bus = open_bus(settings, config.timeout, holder)
     try:

@@ -14,7 +14,6 @@ the set of quantities and their plausible ranges are the meter's own.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,6 +29,7 @@ from gateway.adapters.modbus.profile import (
     ProfileError,
     RegisterSpec,
     compile_register,
+    load_named_file,
 )
 from gateway.adapters.modbus.schema import (
     ReadModel,
@@ -156,15 +156,7 @@ def available_meter_profiles() -> list[MeterProfile]:
 
 def load_meter_profile_file(path: str | Path) -> MeterProfile:
     """A meter profile from any TOML file; its `name` must match the file name."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"meter profile {path}: {exc}") from exc
-    profile = parse_meter_profile(data, str(path))
-    if profile.name != path.stem:
-        raise ProfileError(f"meter profile {path}: name {profile.name!r} must match the file name")
-    return profile
+    return load_named_file(path, parse_meter_profile, "meter profile")
 
 
 def parse_meter_profile(data: Mapping[str, Any], source: str = "<meter profile>") -> MeterProfile:

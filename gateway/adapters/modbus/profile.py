@@ -15,11 +15,11 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from gateway.adapters.modbus.decoding import (
     DataType,
@@ -261,14 +261,30 @@ def available_profiles() -> list[Profile]:
 
 def load_profile_file(path: str | Path) -> Profile:
     """A profile from any TOML file; its `name` must match the file name."""
+    return load_named_file(path, parse_profile, "profile")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_P = TypeVar("_P", bound=_Named)
+
+
+def load_named_file(
+    path: str | Path, parse: Callable[[Mapping[str, Any], str], _P], what: str
+) -> _P:
+    """A device profile of any kind (charger, meter) from a TOML file: read, `parse`d,
+    and its `name` checked against the file name; errors start with `what` and the path."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"profile {path}: {exc}") from exc
-    profile = parse_profile(data, str(path))
+        raise ProfileError(f"{what} {path}: {exc}") from exc
+    profile = parse(data, str(path))
     if profile.name != path.stem:
-        raise ProfileError(f"profile {path}: name {profile.name!r} must match the file name")
+        raise ProfileError(f"{what} {path}: name {profile.name!r} must match the file name")
     return profile
 
 
