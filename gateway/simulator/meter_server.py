@@ -80,13 +80,8 @@ class SimulatedMeter(Served):
         """Listen on host:port (a free port when 0, kept for a later restart)."""
         if self._server is not None:
             return
-        simdata = [
-            SimData(address=r.address, count=r.count, values=0, datatype=DataType.REGISTERS)
-            for r in self.layout.regions
-        ]
-        device = SimDevice(id=self.unit_id, simdata=simdata, action=self._action)
         server = ModbusTcpServer(
-            device,
+            self.device(),
             address=(self.host, self._port),
             trace_packet=self._trace_packet,
             trace_pdu=self._trace_pdu,
@@ -95,6 +90,22 @@ class SimulatedMeter(Served):
         self._server = server
         listener: Any = server.transport  # an asyncio.Server once listening
         self._port = int(listener.sockets[0].getsockname()[1])
+
+    def device(self) -> SimDevice:
+        """The pymodbus device serving this meter's unit (an RTU bus server has several:
+        `SimulatedRtuBus` carries meters as well as chargers)."""
+        simdata = [
+            SimData(address=r.address, count=r.count, values=0, datatype=DataType.REGISTERS)
+            for r in self.layout.regions
+        ]
+        return SimDevice(id=self.unit_id, simdata=simdata, action=self._action)
+
+    def record_request(self, pdu: Any) -> None:
+        """Count a request received for this meter."""
+        self.request_count += 1
+        self.recent_requests.append(
+            Request(int(pdu.function_code), int(pdu.address), int(pdu.count))
+        )
 
     # -- test controls -----------------------------------------------------------
 
@@ -121,10 +132,7 @@ class SimulatedMeter(Served):
 
     def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
         if not sending:
-            self.request_count += 1
-            self.recent_requests.append(
-                Request(int(pdu.function_code), int(pdu.address), int(pdu.count))
-            )
+            self.record_request(pdu)
         return pdu
 
     async def _action(
