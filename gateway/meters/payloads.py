@@ -13,7 +13,18 @@ from __future__ import annotations
 from gateway.core.headroom import GridHeadroom
 from gateway.meters.model import MeterSample
 from gateway.mqtt.payloads import JsonObject, _num, phases_payload
+from gateway.mqtt.topics import Topics
 from gateway.timefmt import rfc3339
+
+
+def meter_state_topic(topics: Topics, meter_id: str) -> str:
+    """`{base}/meters/{id}/state`."""
+    return f"{topics.base}/meters/{meter_id}/state"
+
+
+def grid_topic(topics: Topics, pool: str) -> str:
+    """`{base}/pools/{pool}/grid`."""
+    return topics.pool(pool, "grid")
 
 
 def meter_state(
