@@ -254,10 +254,14 @@ class MeterConfig(_Section):
         else:
             if self.topic is None:
                 raise ValueError('adapter "mqtt" needs the topic the meter publishes on')
-            given = [k for k in ("profile", "host", "serial", "unit_id") if getattr(self, k)]
+            given = [k for k in _MODBUS_ONLY if k in self.model_fields_set]
             if given:
                 raise ValueError(f'{", ".join(given)}: only for adapter "modbus"')
         return self
+
+
+_MODBUS_ONLY = ("profile", "host", "port", "unit_id", "serial", "poll_interval", "timeout")
+"""Meter keys that mean nothing to an MQTT meter: giving one is a mistake to point out."""
 
 
 def _meter_profiles() -> list[str]:
@@ -371,6 +375,11 @@ class GatewayConfig(BaseSettings):
                 raise ValueError(f"meters[{index}].topic: {meter.topic!r} is used by another meter")
             if meter.topic is not None:
                 topics.add(meter.topic)
+            if meter.topic is not None and meter.topic.startswith(f"{self.mqtt.base_topic}/"):
+                raise ValueError(
+                    f"meters[{index}].topic: {meter.topic!r} is under the gateway's own base "
+                    f"topic {self.mqtt.base_topic!r}; publish the meter's readings elsewhere"
+                )
         used_by: dict[str, str] = {}
         for index, pool in enumerate(self.pools):
             if pool.grid is None:

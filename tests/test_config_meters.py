@@ -162,6 +162,14 @@ POOL = '[[pools]]\nname = "garage"\nchargers = ["bay-1"]\n'
         (MQTT, 'adapter "mqtt" needs the topic'),
         (MQTT + 'topic = "meters/+/state"\n', "must be one topic: no wildcards"),
         (MQTT + 'topic = "a"\nhost = "10.0.0.5"\n', 'host: only for adapter "modbus"'),
+        (
+            MQTT + 'topic = "a"\nport = 502\npoll_interval = 2.0\n',
+            'port, poll_interval: only for adapter "modbus"',
+        ),
+        (
+            MQTT + 'topic = "ev-gateway/meters/grid/state"\n',
+            "meters[0].topic: 'ev-gateway/meters/grid/state' is under the gateway's own base",
+        ),
         (MQTT + 'topic = "a"\nphases = [1, 1, 2]\n', "must list the grid phases 1, 2, 3 once"),
         (MQTT + 'topic = "a"\nphases = [1, 2]\n', "meters[0] ('grid').phases"),
         (MQTT + 'topic = "a"\nmax_age = 0\n', "meters[0] ('grid').max_age"),
