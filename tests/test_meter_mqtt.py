@@ -140,6 +140,23 @@ async def test_a_retained_message_needs_a_timestamp() -> None:
     assert not meter.latest.is_fresh(100.0, 5.0)
 
 
+async def test_a_reading_old_on_arrival_is_kept_and_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.meters.mqtt")
+    meter = MqttMeter("grid", "site/meter", wall=WallClock(), max_age=5.0)
+    assert meter.on_message(good(timestamp=WALL - 4.0), now=100.0)  # within max_age
+    assert meter.on_message(good(timestamp=WALL), now=100.0)
+    assert not caplog.records
+    # 50 s later, the publisher's clock is 12 s behind ours
+    assert meter.on_message(good(timestamp=WALL - 12.0), now=150.0)
+    assert meter.latest is not None and meter.latest.monotonic == 138.0
+    assert [r.getMessage() for r in caplog.records] == [
+        "meter grid: topic site/meter: reading is 12.0 s old on arrival (max_age 5 s); "
+        "check the publisher's clock and the bridge"
+    ]
+
+
 def test_meter_refuses_a_wiring_that_is_not_three_phases() -> None:
     with pytest.raises(ValueError, match="phases must order 1, 2, 3"):
         MqttMeter("grid", "t", (1, 1, 2))

@@ -34,7 +34,7 @@ def build_meter(config: MeterConfig) -> ModbusMeter | MqttMeter:
     phases = tuple(config.phases)
     if config.adapter == "mqtt":
         assert config.topic is not None  # the config requires it
-        return MqttMeter(config.id, config.topic, phases)
+        return MqttMeter(config.id, config.topic, phases, max_age=config.max_age)
     assert config.profile is not None  # the config requires it
     if config.serial is None:
         return ModbusTcpMeter(

@@ -129,7 +129,9 @@ class MqttMeter:
     """A grid meter fed by MQTT messages (`on_message`); `read()` gives the latest.
 
     `phases` is the grid phase wired to the meter's L1, L2, L3. `wall` is the wall
-    clock (Unix seconds) used to turn a payload's timestamp into an age.
+    clock (Unix seconds) used to turn a payload's timestamp into an age. With `max_age`,
+    a reading already older than that on arrival is kept but warned about (rate-limited):
+    the publisher's clock or the bridge is behind, and the pool will be falling back.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class MqttMeter:
         phases: tuple[int, ...] = (1, 2, 3),
         *,
         wall: Callable[[], float] = time.time,
+        max_age: float | None = None,
         log_interval: float = 60.0,
     ) -> None:
         if sorted(phases) != [1, 2, 3]:
@@ -151,7 +154,9 @@ class MqttMeter:
         self.accepted = 0
         self.rejected = 0
         self._wall = wall
+        self.max_age = max_age
         self._warn = RateLimitedLog(log, log_interval)
+        self._warn_old = RateLimitedLog(log, log_interval)
 
     @property
     def meter_id(self) -> str:
@@ -202,6 +207,16 @@ class MqttMeter:
                 _ago(age),
             )
             return None
+        if self.max_age is not None and age > self.max_age:
+            self._warn_old.warning(
+                now,
+                "meter %s: topic %s: reading is %.1f s old on arrival (max_age %g s); "
+                "check the publisher's clock and the bridge",
+                self._id,
+                self.topic,
+                age,
+                self.max_age,
+            )
         return sample
 
     async def read(self) -> MeterSample:
