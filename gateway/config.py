@@ -78,6 +78,9 @@ class MqttConfig(_Section):
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     client_id: str | None = None
     keepalive: int = Field(30, ge=5, le=3600)
+    # Bounded queues: received messages waiting to be read, and each outgoing lane.
+    max_queued_incoming: int = Field(1000, ge=10, le=1_000_000)
+    max_queued_outgoing: int = Field(10_000, ge=10, le=1_000_000)
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MqttConfig:
@@ -96,6 +99,8 @@ class PowerConfig(_Section):
     resampling_period: float = Field(1.0, gt=0, le=60)
     max_data_age: float = Field(10.0, gt=0, le=3600)
     max_proposal_age: float = Field(60.0, gt=0, le=86400)
+    # Longest `expires_in` a proposal may give (s); null in a proposal means "lasting".
+    max_expires_in: float = Field(86400.0, gt=0, le=31_536_000)
 
 
 class DistributionConfig(_Section):
@@ -296,6 +301,20 @@ class GridConfig(_Section):
         return self
 
 
+class StateConfig(_Section):
+    """Where the gateway keeps what must survive a restart (see gateway/state_file.py)."""
+
+    # None: $STATE_DIRECTORY (set by systemd's StateDirectory=), else nothing is kept
+    directory: Path | None = None
+
+    def resolved_directory(self) -> Path | None:
+        """The configured directory, else systemd's `$STATE_DIRECTORY`, else None."""
+        if self.directory is not None:
+            return self.directory
+        env = os.environ.get("STATE_DIRECTORY")
+        return Path(env.split(":")[0]) if env else None
+
+
 class PoolConfig(_Section):
     name: Name
     chargers: list[Name] = Field(min_length=1)
@@ -325,6 +344,7 @@ class GatewayConfig(BaseSettings):
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     pools: list[PoolConfig] = Field(default_factory=list)
     meters: list[MeterConfig] = Field(default_factory=list)
+    state: StateConfig = Field(default_factory=StateConfig)
     _by_id: dict[str, ChargerConfig] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")

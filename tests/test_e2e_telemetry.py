@@ -155,11 +155,11 @@ async def test_broker_restart(mosquitto: Mosquitto) -> None:
         async with running_gateway(config) as gateway:
             await asyncio.wait_for(gateway.bridge.connected.wait(), 10)
             mosquitto.stop()
-            polls_at_stop, ticks_at_stop = gateway.pollers["bay-1"].polls, gateway.ticks
+            polls_at_stop, ticks_at_stop = gateway.chargers["bay-1"].polls, gateway.ticks
             await asyncio.sleep(1.5)
             assert not gateway.bridge.connected.is_set()
             # the daemon kept polling and ticking while the broker was away
-            assert gateway.pollers["bay-1"].polls >= polls_at_stop + 4
+            assert gateway.chargers["bay-1"].polls >= polls_at_stop + 4
             assert gateway.ticks >= ticks_at_stop + 4
             mosquitto.start()
             await asyncio.wait_for(gateway.bridge.connected.wait(), 20)
