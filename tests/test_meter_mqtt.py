@@ -14,7 +14,6 @@ from gateway.core.model import Phases
 from gateway.meters.model import Meter, MeterUnreachable
 from gateway.meters.mqtt import MAX_PAYLOAD, MeterPayloadError, MqttMeter, parse_meter_payload
 from gateway.meters.payloads import meter_state
-from gateway.meters.ratelimit import RateLimitedLog
 from tests.conftest import MqttProbe
 
 WALL = 1_764_363_600.0  # 2025-11-28T21:00:00Z
@@ -119,7 +118,7 @@ async def test_bad_and_out_of_order_messages_change_nothing(
     assert "meter grid: topic site/meter: payload is not JSON" in warnings[0].getMessage()
     assert not meter.on_message(b"garbage", now=161.0)
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
-    assert "(49 similar messages" in caplog.records[-1].getMessage()
+    assert "(and 49 more like it in 60 s)" in caplog.records[-1].getMessage()
     # an older reading (overtaken on the way) is ignored
     wall.now += 70.0
     assert not meter.on_message(good(timestamp=WALL - 5.0), now=170.0)
@@ -160,19 +159,6 @@ async def test_a_reading_old_on_arrival_is_kept_and_warned_about(
 def test_meter_refuses_a_wiring_that_is_not_three_phases() -> None:
     with pytest.raises(ValueError, match="phases must order 1, 2, 3"):
         MqttMeter("grid", "t", (1, 1, 2))
-
-
-def test_rate_limited_log_counts_what_it_drops(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="test.ratelimit")
-    limited = RateLimitedLog(logging.getLogger("test.ratelimit"), interval=10.0)
-    assert limited.warning(0.0, "a %s", "problem")
-    assert not limited.warning(5.0, "a %s", "problem")
-    assert not limited.warning(9.9, "a %s", "problem")
-    assert limited.warning(10.0, "a %s", "problem")
-    assert [r.getMessage() for r in caplog.records] == [
-        "a problem",
-        "a problem (2 similar messages in the last 10 s not shown)",
-    ]
 
 
 # -- state payload -------------------------------------------------------------------

@@ -30,8 +30,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.core.model import Phases
+from gateway.logsafe import LogLimiter
 from gateway.meters.model import MeterSample, MeterUnreachable, to_grid
-from gateway.meters.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,8 @@ class MqttMeter:
         self.rejected = 0
         self._wall = wall
         self.max_age = max_age
-        self._warn = RateLimitedLog(log, log_interval)
-        self._warn_old = RateLimitedLog(log, log_interval)
+        self._now = 0.0  # monotonic time of the message being handled: the limiter's clock
+        self._warn = LogLimiter(log, log_interval, clock=lambda: self._now)
 
     @property
     def meter_id(self) -> str:
@@ -169,12 +169,13 @@ class MqttMeter:
         Returns True when it became the latest reading. Never raises: a bad payload is
         counted, kept in `last_error`, logged (rate-limited) and ignored.
         """
+        self._now = now
         try:
             sample = self._sample(parse_meter_payload(payload), now, retained)
         except MeterPayloadError as exc:
             self.rejected += 1
             self.last_error = f"meter {self._id}: topic {self.topic}: {exc}"
-            self._warn.warning(now, "%s; message ignored", self.last_error)
+            self._warn.warning("bad", "%s; message ignored", self.last_error)
             return False
         if sample is None:
             return False
@@ -200,7 +201,7 @@ class MqttMeter:
         )
         if self.latest is not None and sample.monotonic < self.latest.monotonic:
             self._warn.warning(
-                now,
+                "order",
                 "meter %s: topic %s: reading of %s is older than the one held; ignored",
                 self._id,
                 self.topic,
@@ -208,8 +209,8 @@ class MqttMeter:
             )
             return None
         if self.max_age is not None and age > self.max_age:
-            self._warn_old.warning(
-                now,
+            self._warn.warning(
+                "old",
                 "meter %s: topic %s: reading is %.1f s old on arrival (max_age %g s); "
                 "check the publisher's clock and the bridge",
                 self._id,
