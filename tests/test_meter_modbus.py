@@ -16,6 +16,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.constants import ExcCodes
 
+from gateway.clock import FakeClock
 from gateway.core.headroom import GridLimits, grid_headroom
 from gateway.core.model import Phases
 from gateway.meters.modbus import ModbusTcpMeter, signed_currents
@@ -23,10 +24,10 @@ from gateway.meters.model import Meter, MeterProtocolError, MeterUnreachable
 from gateway.meters.payloads import meter_state
 from gateway.meters.profile import MeterProfile, load_meter_profile
 from gateway.simulator.meter_server import SimulatedMeter, serve_meter
-from tests.modbus_helpers import ManualClock
 
 VOLTS = (229.0, 231.0, 233.0)
 LOAD = (20.5, -3.0, 7.25)  # L2 exports (PV)
+WALL = 1_764_363_600.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def adapter(
     *,
     phases: tuple[int, ...] = (1, 2, 3),
     timeout: float = 1.0,
-    clock: ManualClock | None = None,
+    clock: FakeClock | None = None,
 ) -> ModbusTcpMeter:
     return ModbusTcpMeter(
         "grid",
@@ -69,8 +70,7 @@ def adapter(
         profile or load_meter_profile(sim.profile_name),
         phases,
         timeout=timeout,
-        clock=clock or ManualClock(),
-        wall=lambda: 1_764_363_600.0,
+        clock=clock or FakeClock(400.0, wall_offset=WALL - 400.0),
     )
 
 
@@ -83,7 +83,7 @@ def test_signed_currents_follow_the_power() -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 async def test_meter_reads_its_simulator_twin(profile: str) -> None:
     expect = EXPECT[profile]
-    clock = ManualClock(400.0)
+    clock = FakeClock(400.0, wall_offset=WALL - 400.0)
     async with running(profile, load=LOAD) as sim:
         meter = adapter(sim, clock=clock)
         assert isinstance(meter, Meter)
@@ -98,7 +98,7 @@ async def test_meter_reads_its_simulator_twin(profile: str) -> None:
         assert sample.power is not None
         powers = tuple(v * a for v, a in zip(VOLTS, LOAD, strict=True))
         assert sample.power.as_tuple() == pytest.approx(powers, abs=expect.power_step)
-        assert (sample.monotonic, sample.timestamp) == (400.0, 1_764_363_600.0)
+        assert (sample.monotonic, sample.timestamp) == (400.0, WALL)
         # a house load step on L1 shows on the next read
         sim.set_load(40.5, -3.0, 7.25)
         assert (await meter.read()).current.p1 == pytest.approx(40.5)
@@ -239,16 +239,16 @@ async def test_simulator_refuses_writes_and_unknown_profiles() -> None:
 async def test_house_load_step_cuts_the_headroom_read_from_the_meter() -> None:
     """Meter -> headroom: +20 A on L1 takes 20 A of the EVs' room on L1; a silent meter
     makes the headroom fall back once its last reading is older than max_age."""
-    clock = ManualClock(100.0)
+    clock = FakeClock(100.0, wall_offset=WALL - 100.0)
     limits = GridLimits(fuse=35.0, margin=1.0, max_age=5.0)
     evs = Phases(10.0, 10.0, 10.0)
     async with running("carlo-gavazzi-em24", load=(18.0, 12.0, 10.0)) as sim:
         meter = adapter(sim, clock=clock, timeout=0.5)
-        before = grid_headroom(limits, await meter.read(), evs, clock.now)
+        before = grid_headroom(limits, await meter.read(), evs, clock.now())
         assert before.headroom.as_tuple() == pytest.approx((26.0, 32.0, 34.0))
         sim.set_load(38.0, 12.0, 10.0)
-        clock.advance(1.0)
-        after = grid_headroom(limits, await meter.read(), evs, clock.now)
+        await clock.advance(1.0)
+        after = grid_headroom(limits, await meter.read(), evs, clock.now())
         assert after.headroom.as_tuple() == pytest.approx((6.0, 32.0, 34.0))
         # cutting the EVs on L1 to the headroom keeps the meter at fuse - margin
         assert 38.0 - evs.p1 + after.headroom.p1 <= limits.usable
@@ -256,11 +256,11 @@ async def test_house_load_step_cuts_the_headroom_read_from_the_meter() -> None:
         sim.silence()
         with pytest.raises(MeterUnreachable):
             await meter.read()
-        clock.advance(5.5)
-        blind = grid_headroom(limits, last, evs, clock.now)
+        await clock.advance(5.5)
+        blind = grid_headroom(limits, last, evs, clock.now())
         assert blind.stale and blind.headroom == Phases(6.0, 6.0, 6.0)
         state = meter_state(
-            last, now=clock.now, wall_now=1_764_363_610.0, max_age=5.0, error="no answer"
+            last, now=clock.now(), wall_now=clock.wall(), max_age=5.0, error="no answer"
         )
         assert state["stale"] is True and state["current_per_phase"]["value_p1"] == 38.0
         await meter.close()

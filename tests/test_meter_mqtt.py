@@ -10,6 +10,7 @@ import math
 
 import pytest
 
+from gateway.clock import FakeClock
 from gateway.core.model import Phases
 from gateway.meters.model import Meter, MeterUnreachable
 from gateway.meters.mqtt import MAX_PAYLOAD, MeterPayloadError, MqttMeter, parse_meter_payload
@@ -69,17 +70,13 @@ def test_bad_payloads_are_refused_with_a_reason(payload: bytes, reason: str) -> 
 # -- the meter -----------------------------------------------------------------------
 
 
-class WallClock:
-    def __init__(self, now: float = WALL) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+def clock() -> FakeClock:
+    """A clock on which monotonic 100.0 is the wall time WALL."""
+    return FakeClock(start=100.0, wall_offset=WALL - 100.0)
 
 
 async def test_meter_keeps_the_latest_good_reading_on_grid_phases() -> None:
-    wall = WallClock()
-    meter = MqttMeter("grid", "site/meter", (2, 3, 1), wall=wall)
+    meter = MqttMeter("grid", "site/meter", (2, 3, 1), clock=clock())
     assert isinstance(meter, Meter)
     with pytest.raises(MeterUnreachable, match="meter grid: no reading on topic site/meter yet"):
         await meter.read()
@@ -89,13 +86,12 @@ async def test_meter_keeps_the_latest_good_reading_on_grid_phases() -> None:
     assert (sample.monotonic, sample.timestamp) == (100.0, WALL)
     assert sample.power is None and sample.voltage is None
     # a timestamped reading 2 s old on arrival is 2 s old on the monotonic clock
-    wall.now += 10.0
     assert meter.on_message(good(timestamp=WALL + 8.0), now=110.0)
     assert (meter.latest.monotonic, meter.latest.timestamp) == (108.0, WALL + 8.0)  # type: ignore[union-attr]
     # a clock ahead of ours: counts as measured on arrival, never younger
     assert meter.on_message(good(timestamp=WALL + 60.0), now=111.0)
     assert meter.latest is not None and meter.latest.monotonic == 111.0
-    assert meter.latest.timestamp == wall.now
+    assert meter.latest.timestamp == WALL + 11.0
     assert meter.accepted == 3 and meter.rejected == 0
     await meter.close()
 
@@ -103,8 +99,7 @@ async def test_meter_keeps_the_latest_good_reading_on_grid_phases() -> None:
 async def test_bad_and_out_of_order_messages_change_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    wall = WallClock()
-    meter = MqttMeter("grid", "site/meter", wall=wall)
+    meter = MqttMeter("grid", "site/meter", clock=clock())
     assert meter.on_message(good(timestamp=WALL), now=100.0)
     held = meter.latest
     caplog.set_level(logging.WARNING, logger="gateway.meters.mqtt")
@@ -120,8 +115,7 @@ async def test_bad_and_out_of_order_messages_change_nothing(
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
     assert "(and 49 more like it in 60 s)" in caplog.records[-1].getMessage()
     # an older reading (overtaken on the way) is ignored
-    wall.now += 70.0
-    assert not meter.on_message(good(timestamp=WALL - 5.0), now=170.0)
+    assert not meter.on_message(good(timestamp=WALL - 5.0), now=170.0)  # 75 s old
     assert meter.latest is held
     # a good one clears the error
     assert meter.on_message(good(), now=171.0)
@@ -129,7 +123,7 @@ async def test_bad_and_out_of_order_messages_change_nothing(
 
 
 async def test_a_retained_message_needs_a_timestamp() -> None:
-    meter = MqttMeter("grid", "site/meter", wall=WallClock())
+    meter = MqttMeter("grid", "site/meter", clock=clock())
     assert not meter.on_message(good(), now=100.0, retained=True)
     assert meter.latest is None and "retained message without a timestamp" in str(meter.last_error)
     with pytest.raises(MeterUnreachable, match="retained message without a timestamp"):
@@ -143,12 +137,12 @@ async def test_a_reading_old_on_arrival_is_kept_and_warned_about(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.meters.mqtt")
-    meter = MqttMeter("grid", "site/meter", wall=WallClock(), max_age=5.0)
+    meter = MqttMeter("grid", "site/meter", clock=clock(), max_age=5.0)
     assert meter.on_message(good(timestamp=WALL - 4.0), now=100.0)  # within max_age
     assert meter.on_message(good(timestamp=WALL), now=100.0)
     assert not caplog.records
     # 50 s later, the publisher's clock is 12 s behind ours
-    assert meter.on_message(good(timestamp=WALL - 12.0), now=150.0)
+    assert meter.on_message(good(timestamp=WALL + 50.0 - 12.0), now=150.0)
     assert meter.latest is not None and meter.latest.monotonic == 138.0
     assert [r.getMessage() for r in caplog.records] == [
         "meter grid: topic site/meter: reading is 12.0 s old on arrival (max_age 5 s); "
@@ -165,7 +159,7 @@ def test_meter_refuses_a_wiring_that_is_not_three_phases() -> None:
 
 
 async def test_meter_state_payload() -> None:
-    meter = MqttMeter("grid", "site/meter", wall=WallClock())
+    meter = MqttMeter("grid", "site/meter", clock=clock())
     empty = meter_state(None, now=100.0, wall_now=WALL, max_age=5.0, error="no reading yet")
     assert empty == {
         "timestamp": "2025-11-28T21:00:00.000Z",

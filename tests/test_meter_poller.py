@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from gateway.clock import FakeClock
 from gateway.core.model import Phases
 from gateway.meters.modbus import ModbusTcpMeter
 from gateway.meters.model import MeterSample
@@ -42,11 +43,16 @@ async def test_poll_once_keeps_the_latest_reading_and_the_error(
         await meter.close()
 
 
-async def test_run_polls_until_cancelled_and_survives_failures() -> None:
+async def test_run_polls_on_its_clock_and_survives_failures() -> None:
+    """The loop sleeps on the injected clock (moved by hand here); only the Modbus round
+    trips and the silent meter's timeout take real time."""
+    clock = FakeClock()
+    samples: list[MeterSample] = []
     new = asyncio.Event()
     failed = asyncio.Event()
 
     def on_sample(sample: MeterSample) -> None:
+        samples.append(sample)
         new.set()
 
     def on_error(reason: str) -> None:
@@ -54,25 +60,40 @@ async def test_run_polls_until_cancelled_and_survives_failures() -> None:
 
     async with SimulatedMeter("abb-b23", load=(5.0, 5.0, 5.0)) as sim:
         meter = ModbusTcpMeter("grid", sim.host, sim.port, None, "abb-b23", timeout=0.2)
-        poller = MeterPoller(meter, 0.05, on_sample=on_sample, on_error=on_error)
+        poller = MeterPoller(meter, 1.0, on_sample=on_sample, on_error=on_error, clock=clock)
         task = asyncio.create_task(poller.run())
         try:
-            await asyncio.wait_for(new.wait(), 10)
+            await asyncio.wait_for(new.wait(), 10)  # the first poll is at once
+            assert len(samples) == 1
             sim.silence()
-            await asyncio.wait_for(failed.wait(), 10)
-            failed.clear()
-            await asyncio.wait_for(failed.wait(), 10)  # and on failing, it keeps polling
-            assert poller.failures >= 2 and "no answer" in str(poller.error)
+            for _ in range(2):  # on failing, it keeps polling at its interval
+                failed.clear()
+                await _sleeping(clock)
+                await clock.advance(1.0)
+                await asyncio.wait_for(failed.wait(), 10)
+            assert poller.failures == 2 and "no answer" in str(poller.error)
             new.clear()
             sim.resume()
             sim.set_load(7.0, 5.0, 5.0)
+            await _sleeping(clock)
+            await clock.advance(1.0)
             await asyncio.wait_for(new.wait(), 10)
             assert poller.latest is not None and poller.latest.current.p1 == pytest.approx(7.0)
+            assert len(samples) == 2 and poller.polls == 4
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         assert task.cancelled()
         await meter.close()
+
+
+async def _sleeping(clock: FakeClock) -> None:
+    """Until the poller sleeps on the clock (its round trip is real I/O)."""
+    for _ in range(1000):
+        if clock.sleepers:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the poller never went to sleep")
 
 
 async def test_an_mqtt_meter_without_messages_is_an_error_not_a_crash() -> None:

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from gateway.adapters.modbus.rtu import SerialSettings, open_bus
+from gateway.clock import Clock
 from gateway.config import GatewayConfig, MeterConfig, PoolConfig
 from gateway.core.headroom import GridLimits
 from gateway.meters.modbus import ModbusMeter, ModbusTcpMeter
@@ -20,21 +21,22 @@ from gateway.meters.mqtt import MqttMeter
 
 
 @contextlib.asynccontextmanager
-async def open_meter(config: MeterConfig) -> AsyncIterator[Meter]:
-    """The adapter for one meter, closed on exit."""
-    meter = build_meter(config)
+async def open_meter(config: MeterConfig, clock: Clock | None = None) -> AsyncIterator[Meter]:
+    """The adapter for one meter, closed on exit; `clock` times its samples."""
+    meter = build_meter(config, clock)
     try:
         yield meter
     finally:
         await meter.close()
 
 
-def build_meter(config: MeterConfig) -> ModbusMeter | MqttMeter:
-    """The adapter for one meter (not connected yet); the caller closes it."""
+def build_meter(config: MeterConfig, clock: Clock | None = None) -> ModbusMeter | MqttMeter:
+    """The adapter for one meter (not connected yet); the caller closes it. `clock`
+    (default: the system clock) times its samples."""
     phases = tuple(config.phases)
     if config.adapter == "mqtt":
         assert config.topic is not None  # the config requires it
-        return MqttMeter(config.id, config.topic, phases, max_age=config.max_age)
+        return MqttMeter(config.id, config.topic, phases, clock=clock, max_age=config.max_age)
     assert config.profile is not None  # the config requires it
     if config.serial is None:
         return ModbusTcpMeter(
@@ -45,12 +47,13 @@ def build_meter(config: MeterConfig) -> ModbusMeter | MqttMeter:
             config.profile,
             phases,
             timeout=config.timeout,
+            clock=clock,
         )
     settings = SerialSettings(**config.serial.model_dump())
     holder = object()  # counted on the bus until the meter itself is
     bus = open_bus(settings, config.timeout, holder)
     try:
-        meter = ModbusMeter(config.id, bus, config.unit_id, config.profile, phases)
+        meter = ModbusMeter(config.id, bus, config.unit_id, config.profile, phases, clock=clock)
         bus.acquire(meter)
     finally:
         bus.forget(holder)

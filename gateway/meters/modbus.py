@@ -17,8 +17,6 @@ openWB use). Without powers, currents stay positive: the cautious direction.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -28,6 +26,7 @@ from gateway.adapters.modbus.decoding import DecodeError
 from gateway.adapters.modbus.plan import ReadBlock
 from gateway.adapters.modbus.tcp import EXCEPTION_CODES
 from gateway.adapters.modbus.transport import TcpTransport, Transport
+from gateway.clock import Clock, SystemClock
 from gateway.core.model import Phases
 from gateway.meters.model import (
     MeterError,
@@ -65,11 +64,11 @@ class ModbusMeter:
         profile: MeterProfile | str,
         phases: tuple[int, ...] = (1, 2, 3),
         *,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         """Set up the adapter; nothing is sent until the first read. `unit_id` None takes
-        the profile's. `phases` is the grid phase wired to the meter's L1, L2, L3."""
+        the profile's. `phases` is the grid phase wired to the meter's L1, L2, L3.
+        `clock` times the samples (default: the system clock)."""
         if sorted(phases) != [1, 2, 3]:
             raise ValueError(f"meter {meter_id}: phases must order 1, 2, 3, got {phases}")
         self._id = meter_id
@@ -77,8 +76,7 @@ class ModbusMeter:
         self.profile = load_meter_profile(profile) if isinstance(profile, str) else profile
         self.unit_id = self.profile.unit_id if unit_id is None else unit_id
         self.phases = phases
-        self._clock = clock
-        self._wall = wall
+        self._clock = clock or SystemClock()
         self._where = f"meter {meter_id} ({transport.label} unit {self.unit_id})"
 
     @property
@@ -102,7 +100,7 @@ class ModbusMeter:
                 await self._transport.connect(self._where)
             except ChargerUnreachable as exc:  # the transport's words, about this meter
                 raise MeterUnreachable(str(exc)) from None
-            measured = self._clock(), self._wall()
+            measured = self._clock.now(), self._clock.wall()
             await self._read_planned(values)
         return self._sample(values, *measured)
 
@@ -185,12 +183,11 @@ class ModbusTcpMeter(ModbusMeter):
         phases: tuple[int, ...] = (1, 2, 3),
         *,
         timeout: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"meter {meter_id}: need timeout > 0 (got {timeout})")
         transport = TcpTransport(host, port, timeout, name=meter_id)
-        super().__init__(meter_id, transport, unit_id, profile, phases, clock=clock, wall=wall)
+        super().__init__(meter_id, transport, unit_id, profile, phases, clock=clock)
         self.host = host
         self.port = port

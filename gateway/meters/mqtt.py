@@ -23,12 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.clock import Clock, SystemClock, wall_at
 from gateway.core.model import Phases
 from gateway.logsafe import LogLimiter
 from gateway.meters.model import MeterSample, MeterUnreachable, to_grid
@@ -128,8 +127,9 @@ def _timestamp(value: Any) -> float:
 class MqttMeter:
     """A grid meter fed by MQTT messages (`on_message`); `read()` gives the latest.
 
-    `phases` is the grid phase wired to the meter's L1, L2, L3. `wall` is the wall
-    clock (Unix seconds) used to turn a payload's timestamp into an age. With `max_age`,
+    `phases` is the grid phase wired to the meter's L1, L2, L3. `clock` (default: the
+    system clock) relates the monotonic `now` of a message to the wall clock, which a
+    payload's timestamp is compared with to know the reading's age. With `max_age`,
     a reading already older than that on arrival is kept but warned about (rate-limited):
     the publisher's clock or the bridge is behind, and the pool will be falling back.
     """
@@ -140,7 +140,7 @@ class MqttMeter:
         topic: str,
         phases: tuple[int, ...] = (1, 2, 3),
         *,
-        wall: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         max_age: float | None = None,
         log_interval: float = 60.0,
     ) -> None:
@@ -153,7 +153,7 @@ class MqttMeter:
         self.last_error: str | None = None
         self.accepted = 0
         self.rejected = 0
-        self._wall = wall
+        self._clock = clock or SystemClock()
         self.max_age = max_age
         self._now = 0.0  # monotonic time of the message being handled: the limiter's clock
         self._warn = LogLimiter(log, log_interval, clock=lambda: self._now)
@@ -185,7 +185,7 @@ class MqttMeter:
         return True
 
     def _sample(self, parsed: MeterPayload, now: float, retained: bool) -> MeterSample | None:
-        wall_now = self._wall()
+        wall_now = wall_at(self._clock, now)
         if parsed.timestamp is None:
             if retained:
                 raise MeterPayloadError("retained message without a timestamp: its age is unknown")

@@ -12,11 +12,10 @@ more than sparing it).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
 
+from gateway.clock import Clock, SystemClock
 from gateway.meters.model import Meter, MeterError, MeterSample
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ class MeterPoller:
         *,
         on_sample: Callable[[MeterSample], None] | None = None,
         on_error: Callable[[str], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"meter {meter.meter_id}: need interval > 0 (got {interval})")
@@ -43,10 +42,12 @@ class MeterPoller:
         self.latest: MeterSample | None = None
         self.error: str | None = None
         self.failures = 0
-        self._clock = clock
+        self.polls = 0
+        self._clock = clock or SystemClock()
 
     async def poll_once(self) -> bool:
         """One read; True when it gave a reading. Never raises a `MeterError`."""
+        self.polls += 1
         try:
             sample = await self.meter.read()
         except MeterError as exc:
@@ -70,6 +71,6 @@ class MeterPoller:
     async def run(self) -> None:
         """Poll until cancelled."""
         while True:
-            started = self._clock()
+            started = self._clock.now()
             await self.poll_once()
-            await asyncio.sleep(max(0.0, self.interval - (self._clock() - started)))
+            await self._clock.sleep(self.interval - (self._clock.now() - started))
