@@ -34,6 +34,10 @@ def test_parse_a_reading() -> None:
     assert parse_meter_payload(good(timestamp="2025-11-28T22:00:00+01:00")).timestamp == WALL
     assert parse_meter_payload(good(timestamp=WALL)).timestamp == WALL
     assert parse_meter_payload(good(timestamp=None)).timestamp is None
+    text = good().decode()
+    assert parse_meter_payload(text) == parse_meter_payload(bytearray(good()))
+    with pytest.raises(MeterPayloadError, match="not UTF-8"):
+        parse_meter_payload("\udcff")
 
 
 @pytest.mark.parametrize(

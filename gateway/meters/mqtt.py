@@ -56,8 +56,10 @@ class MeterPayload:
     timestamp: float | None
 
 
-def parse_meter_payload(payload: bytes) -> MeterPayload:
+def parse_meter_payload(payload: bytes | bytearray | str) -> MeterPayload:
     """The reading in `payload`; raises `MeterPayloadError` naming the problem."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
     if len(payload) > MAX_PAYLOAD:
         raise MeterPayloadError(f"payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
     try:
@@ -163,7 +165,9 @@ class MqttMeter:
         """The meter's id from the config."""
         return self._id
 
-    def on_message(self, payload: bytes, now: float, *, retained: bool = False) -> bool:
+    def on_message(
+        self, payload: bytes | bytearray | str, now: float, *, retained: bool = False
+    ) -> bool:
         """Take a message from the meter's topic at monotonic time `now`.
 
         Returns True when it became the latest reading. Never raises: a bad payload is
@@ -202,10 +206,10 @@ class MqttMeter:
         if self.latest is not None and sample.monotonic < self.latest.monotonic:
             self._warn.warning(
                 "order",
-                "meter %s: topic %s: reading of %s is older than the one held; ignored",
+                "meter %s: topic %s: a reading from %.1f s ago is older than the one held; ignored",
                 self._id,
                 self.topic,
-                _ago(age),
+                age,
             )
             return None
         if self.max_age is not None and age > self.max_age:
@@ -229,7 +233,3 @@ class MqttMeter:
 
     async def close(self) -> None:
         """Nothing to release: the MQTT connection is the bridge's."""
-
-
-def _ago(age: float) -> str:
-    return f"{age:.1f} s ago"
