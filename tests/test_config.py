@@ -66,6 +66,7 @@ def test_valid_config_resolves_defaults_and_default_pool(tmp_path: Path) -> None
             "chargers": ["bay-1", "bay-2"],
             "phase_limit": None,
             "default_power": None,
+            "grid": None,
         }
     ]
 
