@@ -53,6 +53,8 @@ class PoolDistributor:
                 min_on_time=section.min_on_time,
                 min_off_time=section.min_off_time,
                 ramp_up_rate=section.ramp_up_rate,
+                rotation_period=section.rotation_period,
+                resume_timeout=section.resume_timeout,
             )
         )
 
@@ -97,5 +99,5 @@ def _state(item: DistributionInput, now: float, max_data_age: float) -> ChargerS
         ev_phases=item.charger.ev_phases,
         sample=sample,
         fresh=fresh,
-        status=item.status.value,
+        status=item.status,
     )
