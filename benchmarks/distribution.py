@@ -193,6 +193,9 @@ def run(scenario: Scenario, controller: Controller) -> Result:
     began = time.perf_counter()
     bays = {site.cid: _Bay(site) for site in scenario.sites}
     evs = scenario.evs
+    sessions: dict[str, list[int]] = {site.cid: [] for site in scenario.sites}
+    for index, ev in enumerate(evs):
+        sessions[ev.charger].append(index)
     result = Result()
     delivered = [0.0] * len(evs)
     lost_wh = 0.0
@@ -212,10 +215,9 @@ def run(scenario: Scenario, controller: Controller) -> Result:
         down = {cid for cid, t0, t1 in scenario.outages if t0 <= now < t1}
         for bay in bays.values():
             present = next(
-                (i for i, ev in enumerate(evs)
-                 if ev.charger == bay.site.cid and ev.arrival <= now < ev.departure),
+                (i for i in sessions[bay.site.cid] if evs[i].arrival <= now < evs[i].departure),
                 None,
-            )  # fmt: skip
+            )
             if present != bay.ev:
                 if bay.ev is not None:
                     result.stalled_evs += _stalled(bay, evs[bay.ev])
@@ -396,10 +398,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--sleepy-share", type=float, default=scenarios.SLEEPY_SHARE)
     parser.add_argument("--high-min-share", type=float, default=scenarios.HIGH_MIN_SHARE)
+    parser.add_argument("--only", type=int, nargs="+", help="scenario numbers (1-based)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    for make in scenarios.SCENARIOS:
+    for number, make in enumerate(scenarios.SCENARIOS, 1):
+        if args.only and number not in args.only:
+            continue
         scenario = scenarios.realistic(make(), args.sleepy_share, args.high_min_share)
         mine, theirs = run(scenario, ours()), run(scenario, baseline())
         rows.append({"name": scenario.name, "ours": mine.figures(), "baseline": theirs.figures()})

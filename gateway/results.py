@@ -1,4 +1,4 @@
-"""Distribution results (API.md "Distribution result"), from what the writes really did.
+"""Distribution results (the MQTT "distribution result"), from what the writes really did.
 
 Unlike the SDK, `succeeded_power` is the power of the limits that chargers accepted,
 not the pool target, and one result covers one whole distribution.
@@ -40,6 +40,9 @@ class DistributionResult:
     excess_power: float
     message: str
     limits: dict[str, float] = field(default_factory=dict)
+    ev_resume: dict[str, str] = field(default_factory=dict)
+    """Per charger: "ok", "waking" (it drew nothing after a start; wake-up toggles
+    under way) or "stalled" (every wake-up failed); see `ResumeState`."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,7 @@ class DistributionResult:
             "failed_components": list(self.failed_components),
             "excess_power": round(self.excess_power, 3),
             "current_limits": self.limits,
+            "ev_resume": self.ev_resume,
             "message": self.message,
         }
 
@@ -62,8 +66,12 @@ def build_result(
     component_ids: list[str],
     allocation: PoolAllocation,
     outcomes: Mapping[str, WriteOutcome],
+    ev_resume: Mapping[str, str] | None = None,
 ) -> DistributionResult:
-    """Classify a distribution from its allocation and the write outcomes."""
+    """Classify a distribution from its allocation and the write outcomes.
+
+    `ev_resume` is `Allocation.resume` (charger id -> "ok" / "waking" / "stalled").
+    """
     failed = sorted(cid for cid, outcome in outcomes.items() if not outcome.ok)
     succeeded = sorted(cid for cid in allocation.limits if cid not in failed)
     succeeded_power = sum(allocation.power[cid] for cid in succeeded)
@@ -92,6 +100,7 @@ def build_result(
         excess_power=excess,
         message=message,
         limits=dict(allocation.limits),
+        ev_resume={cid: str(state) for cid, state in (ev_resume or {}).items()},
     )
 
 

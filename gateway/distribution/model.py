@@ -68,6 +68,8 @@ class ChargerState:
             raise ValueError(f"{where}: min_current must be > 0 A")
         if self.ev_phases is not None and not 1 <= self.ev_phases <= len(self.phases):
             raise ValueError(f"{where}: ev_phases must be between 1 and {len(self.phases)}")
+        if isinstance(self.status, ChargerStatus):
+            return
         try:
             status = ChargerStatus(self.status)
         except ValueError:
