@@ -110,6 +110,12 @@ class DistributionConfig(_Section):
     min_on_time: float = Field(60.0, ge=0, le=3600)
     min_off_time: float = Field(30.0, ge=0, le=3600)
     ramp_up_rate: float = Field(2.0, gt=0, le=80, description="A per second per charger")
+    # The fairness/pauses trade-off (s): shortest slot before an EV yields its place to a
+    # waiting EV, and how much longer that EV must have waited over the session. Lower
+    # it (e.g. 900) for turns every quarter hour at the price of many more pauses.
+    rotation_period: float = Field(7200.0, ge=60, le=86400)
+    # s an EV may draw nothing after being (re)started before a wake-up toggle is tried
+    resume_timeout: float = Field(60.0, ge=5, le=3600)
 
 
 class SerialConfig(_Section):

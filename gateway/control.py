@@ -228,6 +228,8 @@ class PoolController:
             for charger in self.chargers
             if charger.commanded != allocation.limits[charger.id]
         }
+        for charger in self.chargers:
+            charger.ev_resume = allocation.resume.get(charger.id, "ok")
         if not pending and not self._announce:
             await self._publish_target(now)
             return None
@@ -239,6 +241,7 @@ class PoolController:
             component_ids=self.layout.charger_ids,
             allocation=_as_written(allocation, self.chargers, outcomes),
             outcomes=outcomes,
+            ev_resume=allocation.resume,
         )
         self.last_result = result
         self._announce = False
@@ -403,4 +406,5 @@ def _as_written(
         reasons=allocation.reasons,
         phase_currents=allocation.phase_currents,
         unreachable_reason=allocation.unreachable_reason,
+        resume=allocation.resume,
     )

@@ -214,6 +214,7 @@ class Gateway:
                 charger.last_error,
                 now,
                 offset,
+                charger.ev_resume,
             )
             await self.bridge.publish(topic, payload)
         for controller in self.controllers.values():

@@ -9,22 +9,11 @@ latest sample, freshness and status) into the distributor's `ChargerState`, and 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.chargers import ChargerRuntime
 from gateway.config import DistributionConfig as DistributionSection
 from gateway.distribution import ChargerState, DistributionConfig, Distributor
-from gateway.distribution.model import DecisionCode
-
-UNDELIVERABLE = frozenset(
-    {
-        DecisionCode.WAITING,
-        DecisionCode.PAUSED_MIN_OFF,
-        DecisionCode.BELOW_MINIMUM,
-        DecisionCode.PAUSED_LIMIT,
-    }
-)
-"""Decisions that explain why a positive target reaches no EV."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +25,7 @@ class PoolAllocation:
     reasons: dict[str, str]
     phase_currents: tuple[float, float, float]
     unreachable_reason: str | None
+    resume: dict[str, str] = field(default_factory=dict)
 
 
 class PoolDistributor:
@@ -50,6 +40,8 @@ class PoolDistributor:
                 min_on_time=section.min_on_time,
                 min_off_time=section.min_off_time,
                 ramp_up_rate=section.ramp_up_rate,
+                rotation_period=section.rotation_period,
+                resume_timeout=section.resume_timeout,
             )
         )
 
@@ -67,7 +59,8 @@ class PoolDistributor:
         limits = allocation.limits
         unreachable = None
         if target > 0 and not any(limits.values()):
-            waiting = sorted({d.reason for d in decisions.values() if d.code in UNDELIVERABLE})
+            blocked = allocation.blocked
+            waiting = sorted({decisions[cid].reason for cid in blocked})
             unreachable = f"target {target:.0f} W cannot be delivered: " + (
                 "; ".join(waiting) if waiting else "no EV can take power now"
             )
@@ -77,6 +70,7 @@ class PoolDistributor:
             reasons={cid: decision.reason for cid, decision in decisions.items()},
             phase_currents=allocation.phase_currents.as_tuple(),
             unreachable_reason=unreachable,
+            resume={cid: str(state) for cid, state in allocation.resume.items()},
         )
 
 

@@ -1,4 +1,4 @@
-"""Distribution results, from what the writes really did.
+"""Distribution results (the MQTT "distribution result"), from what the writes really did.
 
 Unlike the Frequenz SDK, `succeeded_power` is the power of the limits that chargers
 accepted (as written, rounded to each charger's step), not the pool target, and one
@@ -34,6 +34,9 @@ class DistributionResult:
     excess_power: float
     message: str
     limits: dict[str, float | None] = field(default_factory=dict)
+    ev_resume: dict[str, str] = field(default_factory=dict)
+    """Per charger: "ok", "waking" (it drew nothing after a start; wake-up toggles
+    under way) or "stalled" (every wake-up failed); see `ResumeState`."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class DistributionResult:
             "failed_components": list(self.failed_components),
             "excess_power": round(self.excess_power, 3),
             "current_limits": self.limits,
+            "ev_resume": self.ev_resume,
             "message": self.message,
         }
 
@@ -56,8 +60,12 @@ def build_result(
     component_ids: list[str],
     allocation: PoolAllocation,
     outcomes: Mapping[str, WriteOutcome],
+    ev_resume: Mapping[str, str] | None = None,
 ) -> DistributionResult:
-    """Classify a distribution from its allocation and the write outcomes."""
+    """Classify a distribution from its allocation and the write outcomes.
+
+    `ev_resume` is `Allocation.resume` (charger id -> "ok" / "waking" / "stalled").
+    """
     failed = sorted(cid for cid, outcome in outcomes.items() if not outcome.ok)
     succeeded = sorted(cid for cid in allocation.limits if cid not in failed)
     succeeded_power = sum(allocation.power[cid] for cid in succeeded)
@@ -86,6 +94,7 @@ def build_result(
         excess_power=excess,
         message=message,
         limits={cid: None if cid in failed else amps for cid, amps in allocation.limits.items()},
+        ev_resume={cid: str(state) for cid, state in (ev_resume or {}).items()},
     )
 
 

@@ -51,12 +51,15 @@ def charger_message(
     error: str | None,
     now: float,
     wall_offset: float = 0.0,
+    ev_resume: str = "ok",
 ) -> tuple[str, str]:
-    """One charger's state message; `error` is the last read error, if any."""
+    """One charger's state message; `error` is the last read error, if any, and
+    `ev_resume` whether its EV took power after its last start (ok/waking/stalled)."""
     if sample is not None:
         sample = dataclasses.replace(sample, timestamp=sample.timestamp + wall_offset)
     body = payloads.charger_state(status, sample, phases, now + wall_offset)
     body["error"] = error
+    body["ev_resume"] = ev_resume
     return topics.charger_state(charger_id), payloads.dumps(body)
 
 

@@ -76,6 +76,7 @@ class ChargerRuntime:
         self.failures = 0
         self.polls = 0
         self.commanded: float | None = None
+        self.ev_resume = "ok"  # the distributor's verdict: ok, waking or stalled
         self._unreachable = False
         self._down_since: float | None = None
         self._next_summary = 0.0
