@@ -14,6 +14,7 @@ payload timestamps are wall-clock labels of those moments.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -25,12 +26,17 @@ import aiomqtt
 from gateway.chargers import ChargerRuntime, WriteOutcome
 from gateway.clock import Clock, wall_at
 from gateway.config import GatewayConfig, PoolConfig
+from gateway.core.formulas import pool_snapshot
+from gateway.core.headroom import GridHeadroom, GridLimits, grid_headroom
 from gateway.core.model import Bounds, SystemBounds
 from gateway.core.power_manager import PowerManager, Proposal
 from gateway.core.status import ChargerStatus
 from gateway.core.system_bounds import NO_POWER, system_bounds
+from gateway.distribution.model import PhaseLimit
 from gateway.distribution_bridge import PoolAllocation, PoolDistributor
 from gateway.logsafe import LogLimiter
+from gateway.meters.payloads import grid_state
+from gateway.meters.runtime import MeterRuntime
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
 from gateway.mqtt.ingress import (
@@ -65,6 +71,8 @@ class PoolController:
         bridge: MqttBridge,
         topics: Topics,
         clock: Clock,
+        grid: GridLimits | None = None,
+        meter: MeterRuntime | None = None,
     ) -> None:
         self.name = layout.name
         self.layout = layout
@@ -83,7 +91,12 @@ class PoolController:
         self.last_result: DistributionResult | None = None
         self._published_status: dict[str, dict[str, Any]] = {}
         self._published_target: float | None = None
+        self.grid = grid if meter is not None else None
+        self.meter = meter
+        self._grid_stale: bool | None = None
         self._wake = asyncio.Event()
+        if meter is not None:
+            meter.listen(self._wake.set)  # a load step reaches the chargers at once
         self._inbox = ProposalInbox()
         self._announce = False
         self.distributions = 0
@@ -111,6 +124,7 @@ class PoolController:
             self._announce = True
         self._drop_expired(now)
         await self.publish_status(now)
+        await self._publish_grid(now)
         self._wake.set()
 
     def _drop_expired(self, now: float) -> None:
@@ -220,9 +234,14 @@ class PoolController:
     async def distribute(self, now: float) -> DistributionResult | None:
         """Run the distributor and write every changed limit; publish what happened."""
         target = self.manager.target
-        allocation = self.distributor.allocate(
-            target, self.chargers, self.pool_config.phase_limit, now
-        )
+        headroom = self.headroom(now)
+        limit: PhaseLimit | None = self.pool_config.phase_limit
+        if headroom is not None:
+            limit = headroom.headroom.as_tuple()
+            if headroom.stale != self._grid_stale:
+                self._grid_stale = headroom.stale
+                self._announce = True  # say in a result that the fallback (no longer) applies
+        allocation = self.distributor.allocate(target, self.chargers, limit, now)
         pending = {
             charger.id: allocation.limits[charger.id]
             for charger in self.chargers
@@ -243,6 +262,12 @@ class PoolController:
             outcomes=outcomes,
             ev_resume=allocation.resume,
         )
+        if headroom is not None and headroom.stale and self.meter is not None:
+            note = (
+                f"; grid meter {self.meter.id} stale: fallback "
+                f"{headroom.headroom.p1:g} A per phase for the pool"
+            )
+            result = dataclasses.replace(result, message=result.message + note)
         self.last_result = result
         self._announce = False
         await self.bridge.publish(
@@ -315,6 +340,32 @@ class PoolController:
         for source in [s for s in self._published_status if s not in current]:
             del self._published_status[source]
             await self.bridge.clear_retained(self.topics.power_status(self.name, source))
+
+    # ------------------------------------------------------------------ grid
+    def headroom(self, now: float) -> GridHeadroom | None:
+        """What the pool's EVs may take per grid phase under the grid meter (None: no
+        meter). The pool's own fresh EV current is added back to the meter's."""
+        if self.grid is None or self.meter is None:
+            return None
+        latest = {c.id: c.latest for c in self.chargers if c.latest is not None}
+        own = pool_snapshot(self.layout.members, latest, now, self.config.power.max_data_age)
+        return grid_headroom(self.grid, self.meter.latest, own.current, now)
+
+    def stale_meters(self, now: float) -> tuple[str, ...]:
+        """The grid meter's id while the pool falls back for want of its data."""
+        headroom = self.headroom(now)
+        if headroom is None or not headroom.stale or self.meter is None:
+            return ()
+        return (self.meter.id,)
+
+    async def _publish_grid(self, now: float) -> None:
+        headroom = self.headroom(now)
+        if headroom is None:
+            return
+        await self.bridge.publish(
+            self.topics.pool(self.name, "grid"),
+            payloads.dumps(grid_state(headroom, wall_at(self._clock, now))),
+        )
 
     # ------------------------------------------------------------------ restarts
     def saved_state(self) -> PoolState:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 from contextlib import AsyncExitStack
@@ -25,6 +26,8 @@ from gateway.config import GatewayConfig
 from gateway.control import PoolController
 from gateway.core.formulas import PoolMember
 from gateway.core.model import ChargerSample
+from gateway.meters.factory import grid_limits
+from gateway.meters.runtime import MeterRuntime, open_meter_runtime
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
 from gateway.mqtt.homeassistant import discovery_messages
@@ -58,6 +61,9 @@ class Gateway:
         subscriptions = [self.topics.propose_power_filter]
         if config.homeassistant.enabled:
             subscriptions.append(self.ha_status_topic)
+        self.meters: dict[str, MeterRuntime] = {}
+        self._meter_topics = {m.topic: m.id for m in config.meters if m.topic is not None}
+        subscriptions.extend(self._meter_topics)
         self.bridge = MqttBridge(
             config.mqtt,
             self.topics,
@@ -93,6 +99,10 @@ class Gateway:
                 self.chargers[charger_config.id] = await stack.enter_async_context(
                     open_runtime(charger_config, self.config, self.clock, central)
                 )
+            for meter_config in self.config.meters:
+                self.meters[meter_config.id] = await stack.enter_async_context(
+                    open_meter_runtime(meter_config, self.clock)
+                )
             self._build_controllers()
             self._restore_state()
             self._publish_static_state()
@@ -101,6 +111,8 @@ class Gateway:
                     group.create_task(self.bridge.run(), name="mqtt")
                     for charger in self.chargers.values():
                         group.create_task(charger.run(), name=f"charger-{charger.id}")
+                    for meter in self.meters.values():
+                        group.create_task(meter.run(), name=f"meter-{meter.id}")
                     group.create_task(self._tick_loop(), name="ticks")
                     for controller in self.controllers.values():
                         group.create_task(controller.run(), name=f"control-{controller.name}")
@@ -132,6 +144,8 @@ class Gateway:
                 bridge=self.bridge,
                 topics=self.topics,
                 clock=self.clock,
+                grid=grid_limits(self.config, pool_config),
+                meter=self.meters[pool_config.grid.meter] if pool_config.grid else None,
             )
 
     def _restore_state(self) -> None:
@@ -198,8 +212,17 @@ class Gateway:
         pool_snapshots = snapshots(self.pools, latest, now, self.config.power.max_data_age)
         for pool in self.pools:
             snapshot = pool_snapshots[pool.name]
+            stale = self.controllers[pool.name].stale_meters(now)
+            if stale:  # the pool falls back for want of its meter's data: say so
+                snapshot = dataclasses.replace(snapshot, missing=snapshot.missing + stale)
             for topic, payload in pool_messages(self.topics, pool, snapshot, offset):
                 await self.bridge.publish(topic, payload)
+        wall = now + offset
+        for meter in self.meters.values():
+            await self.bridge.publish(
+                f"{self.topics.base}/meters/{meter.id}/state",
+                payloads.dumps(meter.state(now, wall)),
+            )
         for index, charger in enumerate(self.chargers.values()):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 # Publishing never waits, so a large site's tick would hold the loop:
@@ -240,6 +263,11 @@ class Gateway:
             await controller.on_connect()
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
+        meter_id = self._meter_topics.get(str(message.topic))
+        if meter_id is not None:
+            data = message.payload if isinstance(message.payload, bytes) else b""
+            self.meters[meter_id].on_message(data, message.retain)
+            return
         if str(message.topic) == self.ha_status_topic:
             if message.payload == b"online":
                 # Home Assistant restarted: give it its entities again.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from gateway.chargers import ChargerRuntime
 from gateway.config import DistributionConfig as DistributionSection
 from gateway.distribution import ChargerState, DistributionConfig, Distributor
+from gateway.distribution.model import PhaseLimit
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class PoolDistributor:
         self,
         target: float,
         chargers: Sequence[ChargerRuntime],
-        phase_limit: float | None,
+        phase_limit: PhaseLimit | None,
         now: float,
     ) -> PoolAllocation:
         """One distribution: the limit for every charger of the pool."""

@@ -30,7 +30,10 @@ def site_config(
     if pools is not None:
         config["pools"] = pools
     for name, values in sections.items():
-        config[name] = {**config.get(name, {}), **values}
+        if isinstance(values, dict):
+            config[name] = {**config.get(name, {}), **values}
+        else:  # a list section such as meters
+            config[name] = values
     return config
 
 
