@@ -46,7 +46,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import distribution_scenarios as scenarios
+from benchmarks.distribution_fairness import VOLTS, Fairness, Wanting, jain
 from benchmarks.distribution_scenarios import HOUR, SLEEP_AFTER, Ev, Scenario, Site
 from benchmarks.sdk_baseline import SdkLikeDistributor
 from gateway.core.model import Bounds, CableState, ChargerSample, ComponentState, Phases
@@ -63,7 +64,6 @@ from gateway.distribution import ChargerState, Distributor
 __all__ = ["SCENARIOS", "Ev", "Scenario", "Site", "baseline", "ours", "report", "run"]
 
 STEP = 5.0
-VOLTS = 230.0
 TOLERANCE_W = 100.0
 WANTS = 0.5
 """An EV that can take more than this (A) wants power."""
@@ -123,33 +123,6 @@ class _Bay:
     """While asleep: 1 after being offered power, 2 after the following 0."""
 
 
-@dataclass(slots=True)
-class _Fairness:
-    """Delivered and reference currents summed per EV: per session and per hour."""
-
-    session_d: dict[int, float] = field(default_factory=dict)
-    session_r: dict[int, float] = field(default_factory=dict)
-    hour_d: dict[int, float] = field(default_factory=dict)
-    hour_r: dict[int, float] = field(default_factory=dict)
-    hour_n: dict[int, int] = field(default_factory=dict)
-    hour_steps: int = 0
-    hourly: list[float] = field(default_factory=list)
-
-    def add(self, index: int, delivered: float, reference: float) -> None:
-        for sums, value in ((self.session_d, delivered), (self.hour_d, delivered),
-                            (self.session_r, reference), (self.hour_r, reference)):  # fmt: skip
-            sums[index] = sums.get(index, 0.0) + value
-        self.hour_n[index] = self.hour_n.get(index, 0) + 1
-
-    def close_hour(self) -> None:
-        half = {i for i, n in self.hour_n.items() if n >= self.hour_steps / 2}
-        self.hourly.extend(_jain(self.hour_d, {i: self.hour_r[i] for i in half}))
-        self.hour_d.clear()
-        self.hour_r.clear()
-        self.hour_n.clear()
-        self.hour_steps = 0
-
-
 def ev_max(ev: Ev, soc: float) -> float:
     """What the EV can take (A per phase) at a state of charge: tapers above 80 %."""
     return ev.max_current * max(0.0, min(1.0, (1.0 - soc) / 0.2))
@@ -199,7 +172,7 @@ def run(scenario: Scenario, controller: Controller) -> Result:
     result = Result()
     delivered = [0.0] * len(evs)
     lost_wh = 0.0
-    fairness = _Fairness()
+    fairness = Fairness()
     follow_worst: float | None = 0.0
     cut: tuple[float, float] | None = None  # (since, new target) of a pending cut
     previous_target = scenario.target(scenario.start)
@@ -237,7 +210,7 @@ def run(scenario: Scenario, controller: Controller) -> Result:
         limits = controller(target, states, scenario.fuse, now)
         grid = [0.0, 0.0, 0.0]
         power = 0.0
-        wanting: list[tuple[int, _Bay, tuple[int, ...], float]] = []
+        wanting: list[Wanting] = []
         for cid, bay in bays.items():
             if cid not in down:
                 bay.limit = min(max(0.0, limits.get(cid, 0.0)), bay.site.max_current)
@@ -262,7 +235,7 @@ def run(scenario: Scenario, controller: Controller) -> Result:
             lost_wh += lost * VOLTS * n * STEP / HOUR
             bay.soc = min(1.0, bay.soc + watts * STEP / HOUR / ev.capacity_wh)
             if can > WANTS:
-                wanting.append((bay.ev, bay, phases, can))
+                wanting.append((bay.ev, bay.draw, phases, can))
         over = max(grid) - scenario.fuse
         if over > 1e-6:
             result.violations += 1
@@ -272,8 +245,7 @@ def run(scenario: Scenario, controller: Controller) -> Result:
         if cut is not None and power <= cut[1] + TOLERANCE_W:
             follow_worst = None if follow_worst is None else max(follow_worst, now - cut[0])
             cut = None
-        _reference(wanting, scenario.fuse, target, fairness)
-        fairness.hour_steps += 1
+        fairness.step(wanting, scenario.fuse, target)
         now += STEP
         if (now - scenario.start) % HOUR < STEP / 2 or now >= scenario.end:
             fairness.close_hour()
@@ -285,7 +257,7 @@ def run(scenario: Scenario, controller: Controller) -> Result:
     result.energy_kwh = sum(delivered) / 1000.0
     result.share = sum(delivered) / sum(requested)
     result.worst_ev = min(d / r for d, r in zip(delivered, requested, strict=True) if r > 0)
-    session = _jain(fairness.session_d, fairness.session_r)
+    session = jain(fairness.session_d, fairness.session_r)
     result.jain = session[0] if session else 1.0
     hourly = fairness.hourly
     result.jain_hourly = sum(hourly) / len(hourly) if hourly else 1.0
@@ -300,35 +272,6 @@ def _stalled(bay: _Bay, ev: Ev) -> int:
     """1 if the session ends asleep, offered power and still wanting it."""
     wants = min(ev_max(ev, bay.soc), bay.site.max_current) > WANTS
     return int(bay.asleep and bay.limit >= 6.0 - 1e-9 and wants)
-
-
-def _reference(
-    wanting: Sequence[tuple[int, _Bay, tuple[int, ...], float]],
-    fuse: float,
-    target: float,
-    fairness: _Fairness,
-) -> None:
-    """Add one step's delivered and equal-split reference currents per wanting EV."""
-    on_phase = [0, 0, 0]
-    watts_per_amp = 0.0
-    for _, _, phases, _ in wanting:
-        for phase in phases:
-            on_phase[phase - 1] += 1
-        watts_per_amp += VOLTS * len(phases)
-    for index, bay, phases, can in wanting:
-        split = min(fuse / on_phase[phase - 1] for phase in phases)
-        alone = 6.0 * VOLTS * len(phases) <= target and fuse >= 6.0
-        share = min(can, split, target / watts_per_amp) if alone else 0.0
-        fairness.add(index, bay.draw, share)
-
-
-def _jain(delivered: Mapping[int, float], reference: Mapping[int, float]) -> list[float]:
-    """Jain's index of one window (empty when fewer than two EVs wanted power)."""
-    xs = [min(1.0, delivered[i] / reference[i]) for i in reference if reference[i] > 0]
-    squares = sum(x * x for x in xs)
-    if len(xs) < 2 or squares == 0:
-        return []
-    return [sum(xs) ** 2 / (len(xs) * squares)]
 
 
 def _realistic(make: Callable[[], Scenario]) -> Callable[[], Scenario]:

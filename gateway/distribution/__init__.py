@@ -7,6 +7,8 @@ Pure code (no I/O, clock passed in). Start with `Distributor.distribute`:
     allocation["bay-1"]            # A per phase: 0 or in [min, max], on the step
     allocation.reason("bay-1")     # e.g. "reclaimed: draws 7.9 A, capped at 8.9 A"
     allocation.phase_currents      # A per grid phase, incl. reserves of stale chargers
+    allocation.blocked             # EVs that want power but get 0, with a DecisionCode
+    allocation.resume["bay-1"]     # ResumeState: "ok", "waking" or "stalled"
 
 Modules, in reading order: `model` (inputs, outputs), `config` (tuning),
 `distributor` (the steps of one call), `tracking` (what is learnt per charger),
@@ -20,6 +22,8 @@ from gateway.distribution.model import (
     ChargerDecision,
     ChargerState,
     DecisionCode,
+    PhaseLimit,
+    ResumeState,
 )
 
 __all__ = [
@@ -29,4 +33,6 @@ __all__ = [
     "DecisionCode",
     "DistributionConfig",
     "Distributor",
+    "PhaseLimit",
+    "ResumeState",
 ]
