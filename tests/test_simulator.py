@@ -72,9 +72,16 @@ def test_ev_energy_integrates_the_power_held_over_passed_time() -> None:
     assert ev.update(8000.0, 16.0, V230).energy == pytest.approx(13210.0)  # time never goes back
 
 
+def test_two_phase_ev_draws_on_the_first_two_phases() -> None:
+    ev = EvModel()
+    ev.plug(2, 10.0)
+    assert ev.currents(16.0) == (10.0, 10.0, 0.0)
+    assert ev.currents(16.0, charger_phases=1) == (10.0, 0.0, 0.0)
+
+
 def test_ev_plug_validates() -> None:
-    with pytest.raises(ValueError, match="1 or 3 phases"):
-        EvModel().plug(2, 16.0)
+    with pytest.raises(ValueError, match="1, 2 or 3 phases"):
+        EvModel().plug(4, 16.0)
     with pytest.raises(ValueError, match="max_current"):
         EvModel().plug(3, -1.0)
 
