@@ -243,7 +243,7 @@ class PoolController:
             current[source] = {
                 "source": source,
                 "priority": report.priority,
-                "target_power": report.target_power,
+                "target_power": payloads.watts(report.target_power),
                 "bounds": payloads.bounds_payload(report.bounds),
                 "distribution_result": self.last_result.payload() if self.last_result else None,
             }
