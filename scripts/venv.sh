@@ -14,10 +14,15 @@ ensure_venv() {
     echo "installing ev-gateway[$extra] into .venv (the first time takes a minute or two)"
     rm -f "$stamp"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install --progress-bar off -e ".[$extra]" 2>&1 \
-        | grep --line-buffered -E '^(Collecting|Installing|Successfully|ERROR)' \
-        | sed -u 's/^/  /'
-    # grep's status is 1 when pip printed nothing it matches; pip's own status counts.
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "pip install failed" >&2; return 1; }
+    # pip's progress, one indented line per package; pip's status decides, not grep's
+    if ! (
+        set -o pipefail
+        .venv/bin/python -m pip install --progress-bar off -e ".[$extra]" 2>&1 \
+            | { grep --line-buffered -E '^(Collecting|Installing|Successfully|ERROR)' || true; } \
+            | sed -u 's/^/  /'
+    ); then
+        echo "pip install failed; run it again when the cause is fixed" >&2
+        return 1
+    fi
     echo "$want" >"$stamp"
 }
