@@ -12,6 +12,7 @@ notify socket (`Type=notify`), against a mosquitto that requires the password.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -20,8 +21,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -236,7 +239,7 @@ async def test_readme_install_runs_the_service_as_an_unprivileged_user(
             seen: dict[str, bytes] = {}
             async with asyncio.timeout(30):
                 async for message in client.messages:
-                    seen[str(message.topic)] = bytes(message.payload)  # type: ignore[arg-type]
+                    seen[str(message.topic)] = bytes(message.payload)
                     power = seen.get("ev-gateway/pools/garage/power", b"")
                     if "ev-gateway/bridge/state" in seen and b'"missing":[]' in power:
                         break
@@ -250,9 +253,16 @@ async def test_readme_install_runs_the_service_as_an_unprivileged_user(
             if process.poll() is None:
                 process.kill()
                 process.wait(10)
-        broker.stop()
         logs = [tmp_path / "daemon.log", tmp_path / "simulate.log"]
         sys.stderr.write("".join(p.read_text(errors="replace")[-3000:] for p in logs))
+
+    try:
+        assert run_block(blocks["serial"], prefix, env) == [
+            "systemctl daemon-reload && systemctl restart ev-gateway"
+        ]
+        await check_serial_access(prefix, broker, service_env, tmp_path)
+    finally:
+        broker.stop()
 
     assert run_block(blocks["upgrade"], prefix, env) == [
         "systemctl daemon-reload",
@@ -263,3 +273,111 @@ async def test_readme_install_runs_the_service_as_an_unprivileged_user(
     assert not (prefix / "opt/ev-gateway").exists()
     assert not (prefix / "etc/systemd/system/ev-gateway.service").exists()
     assert not etc.exists()
+
+
+SERIAL_CONFIG = """
+[mqtt]
+port = {broker_port}
+username = "gateway"
+password_file = "mqtt-password"
+
+[power]
+resampling_period = 0.5
+
+[[chargers]]
+id = "box-1"
+adapter = "modbus"
+profile = "heidelberg-energy-control"
+unit_id = 1
+serial = {{ port = "{port}", baudrate = 19200, parity = "N" }}
+"""
+
+
+async def check_serial_access(
+    prefix: Path, broker: Mosquitto, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With serial.conf, the service user opens a serial port of group dialout, 0660,
+    and polls the box behind it; the same user without the group cannot."""
+    from gateway.simulator.modbus_server import SimulatedCharger
+    from gateway.simulator.rtu_server import SimulatedRtuBus
+
+    unit = under(prefix, unit_with_dropins(prefix))
+    verify_dir = tmp_path / "verify-serial"
+    verify_dir.mkdir()
+    (verify_dir / "ev-gateway.service").write_text(unit)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(verify_dir / "ev-gateway.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert directives(unit, "PrivateDevices")[-1] == "no"  # the drop-in wins
+    groups = directives(unit, "SupplementaryGroups")
+    assert groups == ["dialout"]
+
+    near, far = prefix / "run/ttyRS485", prefix / "run/ttySim"
+    socat = subprocess.Popen(
+        ["socat", f"pty,raw,echo=0,link={near},group=dialout,perm=0660",
+         f"pty,raw,echo=0,link={far}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    config = prefix / "etc/ev-gateway/gateway.toml"
+    config.write_text(SERIAL_CONFIG.format(broker_port=broker.port, port=near))
+    exec_start = directives(unit, "ExecStart")[0].split()
+    box = SimulatedCharger("heidelberg-energy-control", unit_id=1)
+    box.plug(phases=3, ev_max_current=16.0)
+    try:
+        wait_for_paths(near, far)
+        async with SimulatedRtuBus(str(far), [box], baudrate=19200, parity="N"):
+            if os.geteuid() == 0:
+                refused = await _charger_state(as_service_user(exec_start), service_env, broker)
+                # the pty is root:dialout 0660: a user without the group cannot open it
+                assert "cannot open serial port" in str(refused["error"]), refused
+            with_group = exec_start
+            if os.geteuid() == 0:
+                ids = [f"--reuid={SERVICE_UID}", f"--regid={SERVICE_UID}", f"--groups={groups[0]}"]
+                with_group = ["setpriv", *ids, "--inh-caps=-all", "--", *exec_start]
+            state = await _charger_state(
+                with_group, service_env, broker, lambda s: s["status"] == "working"
+            )
+            assert state["error"] is None and state["active_power"] > 0
+    finally:
+        socat.terminate()
+        socat.wait(10)
+
+
+def wait_for_paths(*paths: Path, timeout: float = 10.0) -> None:
+    """Until socat has created the pty pair (its own start-up, not gateway timing)."""
+    deadline = time.monotonic() + timeout
+    while not all(p.exists() for p in paths):
+        assert time.monotonic() < deadline, f"socat did not create {paths}"
+        time.sleep(0.02)
+
+
+async def _charger_state(
+    argv: list[str],
+    env: dict[str, str],
+    broker: Mosquitto,
+    predicate: Callable[[dict[str, Any]], bool] = lambda s: s["error"] is not None,
+) -> dict[str, Any]:
+    """Run the daemon until box-1's state satisfies predicate; that state."""
+    daemon = subprocess.Popen(
+        argv, env={k: v for k, v in env.items() if k != "NOTIFY_SOCKET"}, cwd="/",
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with aiomqtt.Client(
+            broker.host, port=broker.port, username="gateway", password=PASSWORD
+        ) as client:
+            await client.subscribe("ev-gateway/chargers/box-1/state")
+            async with asyncio.timeout(40):
+                async for message in client.messages:
+                    state: dict[str, Any] = json.loads(bytes(message.payload))
+                    if predicate(state):
+                        return state
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+        sys.stderr.write(err.decode(errors="replace")[-2000:])
+    raise AssertionError("unreachable")
