@@ -76,6 +76,22 @@ def unit_with_dropins(prefix: Path) -> str:
     return "\n".join(parts)
 
 
+def verified_unit(prefix: Path, workdir: Path) -> str:
+    """The installed unit with its drop-ins, paths under prefix, after
+    `systemd-analyze verify` found nothing wrong with it (ExecStart must exist)."""
+    unit = under(prefix, unit_with_dropins(prefix))
+    workdir.mkdir()
+    (workdir / "ev-gateway.service").write_text(unit)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(workdir / "ev-gateway.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stderr
+    return unit
+
+
 def directives(unit: str, key: str) -> list[str]:
     return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(f"{key}=")]
 
@@ -173,18 +189,7 @@ async def test_readme_install_runs_the_service_as_an_unprivileged_user(
     assert "systemctl daemon-reload" in skipped
     assert "systemctl enable --now ev-gateway" in skipped
 
-    unit = under(prefix, unit_with_dropins(prefix))
-    verify_dir = tmp_path / "verify"
-    verify_dir.mkdir()
-    (verify_dir / "ev-gateway.service").write_text(unit)
-    verify = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", str(verify_dir / "ev-gateway.service")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
-        timeout=60,
-    )
-    assert verify.returncode == 0, verify.stderr
+    unit = verified_unit(prefix, tmp_path / "verify")
     assert directives(unit, "DynamicUser") == ["yes"]
     if os.geteuid() == 0:
         # without LoadCredential the service user could not read the secret at all
@@ -301,17 +306,7 @@ async def check_serial_access(
     from gateway.simulator.modbus_server import SimulatedCharger
     from gateway.simulator.rtu_server import SimulatedRtuBus
 
-    unit = under(prefix, unit_with_dropins(prefix))
-    verify_dir = tmp_path / "verify-serial"
-    verify_dir.mkdir()
-    (verify_dir / "ev-gateway.service").write_text(unit)
-    verify = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", str(verify_dir / "ev-gateway.service")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert verify.returncode == 0, verify.stderr
+    unit = verified_unit(prefix, tmp_path / "verify-serial")
     assert directives(unit, "PrivateDevices")[-1] == "no"  # the drop-in wins
     groups = directives(unit, "SupplementaryGroups")
     assert groups == ["dialout"]

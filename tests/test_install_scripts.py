@@ -15,6 +15,19 @@ echo "$*" >> "$(dirname "$0")/../calls"
 case "$*" in *"--progress-bar"*) echo "Collecting aiomqtt"; echo "Successfully installed";; esac
 """
 
+FAILING_PYTHON = '#!/bin/sh\ncase "$*" in *"-e ."*) echo "ERROR: no network"; exit 1;; esac\n'
+
+
+def checkout(workdir: Path, python_script: str) -> None:
+    """The script and pyproject.toml in workdir, with a .venv whose python is a script."""
+    (workdir / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "venv.sh", workdir / "scripts" / "venv.sh")
+    shutil.copy(REPO / "pyproject.toml", workdir / "pyproject.toml")
+    python = workdir / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(python_script)
+    python.chmod(0o755)
+
 
 def ensure(workdir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -27,13 +40,7 @@ def ensure(workdir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_install_runs_once_per_pyproject_change(tmp_path: Path) -> None:
-    (tmp_path / "scripts").mkdir()
-    shutil.copy(REPO / "scripts" / "venv.sh", tmp_path / "scripts" / "venv.sh")
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    python = tmp_path / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text(RECORDING_PYTHON)
-    python.chmod(0o755)
+    checkout(tmp_path, RECORDING_PYTHON)
     calls = tmp_path / ".venv" / "calls"
 
     first = ensure(tmp_path)
@@ -56,13 +63,9 @@ def test_the_install_runs_once_per_pyproject_change(tmp_path: Path) -> None:
 
 
 def test_a_failed_install_is_retried_next_time(tmp_path: Path) -> None:
-    (tmp_path / "scripts").mkdir()
-    shutil.copy(REPO / "scripts" / "venv.sh", tmp_path / "scripts" / "venv.sh")
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    python = tmp_path / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text('#!/bin/sh\ncase "$*" in *"-e ."*) echo "ERROR: no network"; exit 1;; esac\n')
-    python.chmod(0o755)
+    checkout(
+        tmp_path, '#!/bin/sh\ncase "$*" in *"-e ."*) echo "ERROR: no network"; exit 1;; esac\n'
+    )
     failed = ensure(tmp_path)
     assert failed.returncode != 0
     assert "pip install failed" in failed.stderr
