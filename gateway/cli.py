@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EX_BROKEN_PIPE
     except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+        binding = exc.errno == errno.EACCES and "bind" in str(exc)  # a port below 1024
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) or binding:
             return _fail(f"cannot listen: {_os_message(exc)}", EX_UNAVAILABLE)
         return _fail(_os_message(exc), EX_OSERR)
     except Exception as exc:
