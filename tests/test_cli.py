@@ -146,6 +146,14 @@ def test_a_config_without_modbus_tcp_chargers_has_nothing_to_simulate(tmp_path: 
     assert "nothing to serve" in result.stderr
 
 
+def test_simulate_config_needs_a_port_per_charger(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(EXAMPLE.read_text().replace("port = 5021", "port = 5020"))
+    result = cli("simulate", "--config", str(config))
+    assert_one_line_error(result, 78)
+    assert "bay-1 and bay-2 both use port 5020" in result.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [

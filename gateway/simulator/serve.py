@@ -64,10 +64,17 @@ def specs_for_config(config: GatewayConfig) -> list[SimulatorSpec]:
     The EV charges on `ev_phases` phases when set, else on as many as the charger is
     wired to (`phases`), at up to the charger's `max_current`.
     """
-    specs = []
+    specs: list[SimulatorSpec] = []
     for charger in config.chargers:
         if charger.adapter != "modbus" or charger.serial is not None or charger.profile is None:
             continue
+        same_port = [s.label for s in specs if s.port == charger.port]
+        if same_port:
+            raise UserError(
+                f"chargers {same_port[0]} and {charger.id} both use port {charger.port}: the "
+                "simulator serves one charger per port on 127.0.0.1; give them distinct ports",
+                EX_CONFIG,
+            )
         phases = charger.ev_phases or len(charger.phases)
         specs.append(
             SimulatorSpec(
