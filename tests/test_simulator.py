@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pytest
 from pymodbus.exceptions import ModbusIOException
 
+from gateway.errors import PortUnavailable
 from gateway.simulator.ev_model import EvModel
 from gateway.simulator.modbus_server import SimulatedCharger
 from gateway.simulator.serve import serve_simulators, start_simulators, stop_simulators
@@ -255,7 +256,7 @@ async def test_many_simulators_on_free_and_consecutive_ports() -> None:
         await asyncio.wait_for(
             serve_simulators("generic", "127.0.0.1", base, 2, ready=ready, until=done), 5
         )
-    except OSError:
+    except PortUnavailable:
         pytest.skip(f"ports {base}, {base + 1} are taken on this machine")
     assert seen == [base, base + 1]
 
