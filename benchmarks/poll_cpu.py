@@ -15,7 +15,7 @@ rounds, two ways over the same registers and the same number of requests:
 
 Rounds alternate between the two (warm-up first) so drift and noise hit both alike.
 CPU is `time.process_time()` of this process around each round, divided by the
-polls in it. The target (DESIGN.md) is adapter <= 1.5 x bare. Figures only: no
+polls in it. The target (docs/design.md, "Targets") is adapter <= 1.5 x bare. Figures only: no
 assertion on absolute times, they depend on the machine.
 """
 

@@ -5,6 +5,11 @@ message names the file, the key and the reason in one plain line each; the comma
 line turns it into exit status 78 (EX_CONFIG). Environment variables win over the
 file (pydantic-settings, nested delimiter `__`); list sections such as `chargers`
 can be replaced as a whole with JSON (`EVGW_CHARGERS='[...]'`).
+
+Secrets (the MQTT password, OCPP passwords, TLS keys) live in files of their own. A
+relative file name such as `password_file = "mqtt-password"` names a systemd
+credential: it is read from `$CREDENTIALS_DIRECTORY` (where `LoadCredential=` puts
+it) when that is set, else from the working directory. Absolute paths are used as is.
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-EX_CONFIG = 78
+from gateway.adapters.modbus.profile import load_profile
+from gateway.errors import EX_CONFIG, UserError
+
+__all__ = ["EX_CONFIG", "ConfigError", "GatewayConfig", "load_config", "redacted"]
+
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PROFILES_DIR = Path(__file__).parent / "profiles"
 METER_PROFILES_DIR = Path(__file__).parent / "meters" / "profiles"
@@ -39,8 +49,10 @@ ChargePointId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64
 """An OCPP charge point identity: the last path segment of its websocket URL."""
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says where and why."""
+class ConfigError(UserError):
+    """The configuration cannot be used; the message says where and why (exit 78)."""
+
+    status = EX_CONFIG
 
 
 class _Section(BaseModel):
@@ -49,12 +61,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-ExistingFile = Annotated[Path, AfterValidator(lambda path: _readable(path))]
-"""A path that must name a readable file when the config is loaded, not at first use."""
+ExistingFile = Annotated[Path, AfterValidator(lambda path: _readable(credential_path(path)))]
+"""A readable file, checked when the config is loaded; a relative name is a credential."""
+
+
+def credential_path(path: Path, environ: dict[str, str] | None = None) -> Path:
+    """Where a configured secret file is: relative names in `$CREDENTIALS_DIRECTORY`.
+
+    systemd's `LoadCredential=NAME:/etc/ev-gateway/credentials/NAME` copies a root-only
+    file to a directory only the service can read and names it in that variable.
+    Without it (a shell, a test), a relative name is relative to the working directory.
+    """
+    env = os.environ if environ is None else environ
+    directory = env.get(CREDENTIALS_ENV)
+    if path.is_absolute() or not directory:
+        return path
+    return Path(directory) / path
 
 
 def _readable(path: Path) -> Path:
     if not path.is_file():
+        where = os.environ.get(CREDENTIALS_ENV)
+        if where and path.parent == Path(where):
+            raise ValueError(
+                f"credential {path.name!r} was not passed to the service (no such file in "
+                f"${CREDENTIALS_ENV}); add LoadCredential={path.name}:/etc/ev-gateway/"
+                f"credentials/{path.name} to the unit"
+            )
         raise ValueError(f"file {str(path)!r} does not exist")
     if not os.access(path, os.R_OK):
         raise ValueError(f"file {str(path)!r} is not readable")
@@ -133,7 +166,7 @@ class SimulatedEvConfig(_Section):
     """The EV behind a simulated charger (adapter = "simulated")."""
 
     plugged: bool = True
-    phases: Literal[1, 3] = 3
+    phases: Literal[1, 2, 3] = 3
     max_current: float = Field(16.0, ge=0, le=80)
 
 
@@ -191,12 +224,34 @@ class OcppConfig(_Section):
     host: str = "0.0.0.0"
     port: int = Field(9000, ge=0, le=65535)
     basic_auth: dict[str, str] = Field(default_factory=dict, repr=False)
+    # a TOML file of `"charge-point-id" = "password"` lines, merged into basic_auth
+    basic_auth_file: ExistingFile | None = None
     cert_file: ExistingFile | None = None
     key_file: ExistingFile | None = None
     heartbeat_interval: int = Field(60, ge=10, le=86400)
     meter_value_interval: int = Field(10, ge=1, le=3600)
     response_timeout: float = Field(10.0, gt=0, le=120)
     authorize_id_tags: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _passwords_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("basic_auth_file"), str):
+            return data
+        path = _readable(credential_path(Path(data["basic_auth_file"])))
+        try:
+            passwords = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"basic_auth_file {str(path)!r}: not a TOML table: {exc}") from None
+        if not all(isinstance(v, str) for v in passwords.values()):
+            raise ValueError(
+                f'basic_auth_file {str(path)!r}: each line must be "charge-point-id" = "password"'
+            )
+        inline = data.get("basic_auth") or {}
+        both = sorted(set(inline) & set(passwords)) if isinstance(inline, dict) else []
+        if both:
+            raise ValueError(f"basic_auth and basic_auth_file both give a password for {both}")
+        return {**data, "basic_auth": {**passwords, **(inline if isinstance(inline, dict) else {})}}
 
     @model_validator(mode="after")
     def _tls_pair(self) -> OcppConfig:
@@ -333,7 +388,7 @@ DEFAULT_POOL = "default"
 
 
 class GatewayConfig(BaseSettings):
-    """The whole configuration, as API.md describes it."""
+    """The whole configuration (docs/configuration.md describes every key)."""
 
     model_config = SettingsConfigDict(
         env_prefix="EVGW_",
@@ -513,6 +568,12 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from exc
     except PermissionError as exc:
         raise ConfigError(f"{path}: cannot read config file (permission denied)") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a directory, not a config file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text ({exc.reason})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
@@ -548,4 +609,7 @@ def redacted(config: GatewayConfig) -> dict[str, Any]:
     if data["mqtt"].get("password"):
         data["mqtt"]["password"] = "***"
     data["ocpp"]["basic_auth"] = {k: "***" for k in data["ocpp"]["basic_auth"]}
+    for charger in data["chargers"]:
+        if charger["unit_id"] is None and charger["adapter"] == "modbus":
+            charger["unit_id"] = load_profile(charger["profile"]).unit_id
     return data

@@ -322,8 +322,8 @@ class PoolController:
             current[source] = {
                 "source": source,
                 "priority": report.priority,
-                "proposed_power": proposal.power if proposal is not None else None,
-                "target_power": report.target_power,
+                "proposed_power": payloads.watts(proposal.power) if proposal is not None else None,
+                "target_power": payloads.watts(report.target_power),
                 "bounds": payloads.bounds_payload(report.bounds),
                 "distribution_result": self.last_result.payload() if self.last_result else None,
             }

@@ -1,10 +1,14 @@
 """`ev-gateway demo`: the gateway on simulated chargers, with live figures on the terminal.
 
-With no config, a built-in site: three simulated chargers (a 3-phase EV, a 1-phase EV
-on a rotated charger, an empty bay) in one pool with a 32 A fuse per phase and a
-default power of 11 kW, so the EVs charge without any actor proposing. The configured
-broker is used when reachable; otherwise an embedded one (amqtt, MQTT 3.1.1) starts on
-loopback and its address is printed so you can watch with `mosquitto_sub`.
+With no config, a built-in site wired like `config/example.toml`: a 3-phase charger,
+a rotated 3-phase charger and a single-phase charger on grid L3, each with an EV that
+uses every phase it is wired to, in one pool `garage` with a 32 A fuse per phase and a
+default power of 11 kW, so the EVs charge without any actor proposing. With a config
+file, every Modbus TCP charger in it is simulated on 127.0.0.1 at its port (as
+`ev-gateway simulate --config FILE` does) and the gateway polls them there. The
+configured broker is used when reachable; otherwise an embedded one (amqtt, MQTT
+3.1.1) starts on loopback and its address is printed so you can watch with
+`mosquitto_sub`.
 """
 
 from __future__ import annotations
@@ -17,40 +21,37 @@ from typing import Any
 from gateway.config import GatewayConfig, config_from_dict, load_config
 from gateway.daemon import Gateway
 from gateway.embedded_broker import broker_reachable, embedded_broker
+from gateway.simulator.serve import LOOPBACK, specs_for_config, start_specs, stop_simulators
+
+
+def _demo_charger(charger_id: str, max_current: float, phases: list[int]) -> dict[str, Any]:
+    ev = {"plugged": True, "phases": len(phases), "max_current": max_current}
+    return {
+        "id": charger_id,
+        "adapter": "simulated",
+        "max_current": max_current,
+        "phases": phases,
+        "simulated_ev": ev,
+    }
+
 
 DEMO_SITE: dict[str, Any] = {
     "power": {"resampling_period": 1.0, "max_data_age": 5.0},
     "chargers": [
-        {
-            "id": "bay-1",
-            "adapter": "simulated",
-            "max_current": 16.0,
-            "phases": [1, 2, 3],
-            "simulated_ev": {"plugged": True, "phases": 3, "max_current": 16.0},
-        },
-        {
-            "id": "bay-2",
-            "adapter": "simulated",
-            "max_current": 32.0,
-            "phases": [2, 3, 1],
-            "simulated_ev": {"plugged": True, "phases": 1, "max_current": 32.0},
-        },
-        {
-            "id": "bay-3",
-            "adapter": "simulated",
-            "max_current": 16.0,
-            "simulated_ev": {"plugged": False},
-        },
+        _demo_charger("bay-1", 16.0, [1, 2, 3]),
+        _demo_charger("bay-2", 32.0, [2, 3, 1]),
+        _demo_charger("bay-3", 16.0, [3]),
     ],
     "pools": [
         {
-            "name": "default",
+            "name": "garage",
             "chargers": ["bay-1", "bay-2", "bay-3"],
             "phase_limit": 32.0,
             "default_power": 11000.0,
         }
     ],
 }
+"""The same chargers, wiring and pool as config/example.toml (a test holds them equal)."""
 
 
 def demo_config(path: str | None) -> GatewayConfig:
@@ -67,10 +68,25 @@ def _with_broker(config: GatewayConfig, port: int) -> GatewayConfig:
     return config_from_dict(data, "<demo>")
 
 
+def _on_loopback(config: GatewayConfig, charger_ids: set[str]) -> GatewayConfig:
+    """The config with these chargers' hosts set to 127.0.0.1 (where they are simulated)."""
+    data = config.model_dump()
+    for charger in data["chargers"]:
+        if charger["id"] in charger_ids:
+            charger["host"] = LOOPBACK
+    return config_from_dict(data, "<demo>")
+
+
 async def run_demo(path: str | None, duration: float | None) -> None:
     """Run until Ctrl-C (or `duration` seconds), printing one status line a second."""
     config = demo_config(path)
     async with contextlib.AsyncExitStack() as stack:
+        specs = specs_for_config(config)
+        if specs:
+            sims = await start_specs(specs)
+            stack.push_async_callback(stop_simulators, sims)
+            print(f"simulating {', '.join(s.label for s in specs)} on {LOOPBACK}", flush=True)
+            config = _on_loopback(config, {s.label for s in specs})
         if not await broker_reachable(config.mqtt.host, config.mqtt.port):
             port = await stack.enter_async_context(embedded_broker())
             print(

@@ -1,4 +1,4 @@
-"""Timestamps as API.md wants them: RFC 3339, UTC, milliseconds, `Z` suffix."""
+"""Timestamps of the MQTT interface: RFC 3339, UTC, milliseconds, `Z` suffix."""
 
 from __future__ import annotations
 

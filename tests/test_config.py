@@ -170,3 +170,67 @@ def test_charger_safe_current(
     config = load_config(path)
     assert config.chargers[0].safe_current == safe_current
     assert _register_map(config.chargers[0], config, time.monotonic)["safe_current"] == safe_current
+
+
+# -- secrets as systemd credentials ---------------------------------------------------
+
+
+def test_a_relative_secret_name_is_read_from_the_credentials_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "mqtt-password").write_text("from systemd\n")
+    (credentials / "ocpp-passwords").write_text('"CP-1" = "cp one"\n"CP-2" = "cp two"\n')
+    text = VALID.replace('host = "127.0.0.1"', 'username = "gw"\npassword_file = "mqtt-password"')
+    text += '\n[ocpp]\nbasic_auth = { "CP-3" = "inline" }\nbasic_auth_file = "ocpp-passwords"\n'
+    path = write(tmp_path, text)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    config = load_config(path)
+    assert config.mqtt.password_file == credentials / "mqtt-password"
+    assert config.mqtt.resolved_password() == "from systemd"
+    assert config.ocpp.basic_auth == {"CP-1": "cp one", "CP-2": "cp two", "CP-3": "inline"}
+    result = run_check(path, {"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ocpp"]["basic_auth"] == {
+        "CP-1": "***",
+        "CP-2": "***",
+        "CP-3": "***",
+    }
+    assert "cp one" not in result.stdout and "from systemd" not in result.stdout
+
+
+def test_a_credential_the_unit_does_not_pass_names_the_line_to_add(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    path = write(tmp_path, VALID.replace('host = "127.0.0.1"', 'password_file = "mqtt-password"'))
+    result = run_check(path, {"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert result.returncode == 78
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "mqtt.password_file" in result.stderr
+    assert "LoadCredential=mqtt-password:/etc/ev-gateway/credentials/mqtt-password" in (
+        result.stderr
+    )
+
+
+def test_ocpp_passwords_twice_or_malformed_are_refused(tmp_path: Path) -> None:
+    secrets = tmp_path / "ocpp-passwords"
+    secrets.write_text('"CP-1" = "a"\n')
+    both = VALID + f'\n[ocpp]\nbasic_auth = {{ "CP-1" = "b" }}\nbasic_auth_file = "{secrets}"\n'
+    result = run_check(write(tmp_path, both))
+    assert result.returncode == 78 and "both give a password for ['CP-1']" in result.stderr
+    secrets.write_text('"CP-1" = 5\n')
+    result = run_check(write(tmp_path, VALID + f'\n[ocpp]\nbasic_auth_file = "{secrets}"\n'))
+    assert result.returncode == 78 and '"charge-point-id" = "password"' in result.stderr
+
+
+def test_an_absolute_secret_path_ignores_the_credentials_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("abs")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "elsewhere"))
+    config = load_config(
+        write(tmp_path, VALID.replace('host = "127.0.0.1"', f'password_file = "{secret}"'))
+    )
+    assert config.mqtt.resolved_password() == "abs"

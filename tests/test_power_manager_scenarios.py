@@ -1,12 +1,11 @@
 """The Frequenz SDK's matryoshka scenarios, replayed step by step on our PowerManager.
 
-Tables M1-M6 and D1, D3-D5 are from section 1.5 of the SDK behaviour notes
-(/work/shared/reference/frequenz-sdk-behaviour.md), rewritten as data; a small driver
-replays each one and checks, after every step, the target and the report bounds of
-the listed priorities. Where the notes give a "replay" column (the bounds every
-priority sees, derived from the SDK) we check that; otherwise the SDK test's own
-asserted reports. The SDK tables use negative powers: they test the algorithm, not
-what the gateway accepts on MQTT.
+Tables M1-M6 and D1, D3-D5 follow the scenarios of the Frequenz SDK's own power
+manager tests, rewritten as data; a small driver replays each one and checks, after
+every step, the target and the report bounds of the listed priorities. Where a table
+gives a "replay" column (the bounds every priority sees, derived from the SDK) we
+check that; otherwise the SDK test's own asserted reports. The SDK tables use
+negative powers: they test the algorithm, not what the gateway accepts on MQTT.
 """
 
 from __future__ import annotations

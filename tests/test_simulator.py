@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pytest
 from pymodbus.exceptions import ModbusIOException
 
+from gateway.errors import PortUnavailable
 from gateway.simulator.ev_model import EvModel
 from gateway.simulator.modbus_server import SimulatedCharger
 from gateway.simulator.serve import serve_simulators, start_simulators, stop_simulators
@@ -72,9 +73,16 @@ def test_ev_energy_integrates_the_power_held_over_passed_time() -> None:
     assert ev.update(8000.0, 16.0, V230).energy == pytest.approx(13210.0)  # time never goes back
 
 
+def test_two_phase_ev_draws_on_the_first_two_phases() -> None:
+    ev = EvModel()
+    ev.plug(2, 10.0)
+    assert ev.currents(16.0) == (10.0, 10.0, 0.0)
+    assert ev.currents(16.0, charger_phases=1) == (10.0, 0.0, 0.0)
+
+
 def test_ev_plug_validates() -> None:
-    with pytest.raises(ValueError, match="1 or 3 phases"):
-        EvModel().plug(2, 16.0)
+    with pytest.raises(ValueError, match="1, 2 or 3 phases"):
+        EvModel().plug(4, 16.0)
     with pytest.raises(ValueError, match="max_current"):
         EvModel().plug(3, -1.0)
 
@@ -248,7 +256,7 @@ async def test_many_simulators_on_free_and_consecutive_ports() -> None:
         await asyncio.wait_for(
             serve_simulators("generic", "127.0.0.1", base, 2, ready=ready, until=done), 5
         )
-    except OSError:
+    except PortUnavailable:
         pytest.skip(f"ports {base}, {base + 1} are taken on this machine")
     assert seen == [base, base + 1]
 

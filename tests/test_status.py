@@ -1,4 +1,4 @@
-"""Charger status: the SDK's timeline (section 3 of the behaviour notes) with our reset."""
+"""Charger status: the SDK's timeline (docs/design.md, "Charger status") with our reset."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A pool can deliver any power inside its inclusion bounds except the powers strictly
 inside its exclusion zone (for EVs: between 0 W and the smallest power at which a
 plugged EV can charge). These helpers implement the Frequenz SDK's rules for such a
-zone, as described in words in section 1.2 of the SDK behaviour notes:
+zone (docs/design.md, "Power manager"):
 
 - the zone is an *open* interval: its edges themselves are deliverable;
 - 0 W is always deliverable, even when it lies strictly inside the zone;

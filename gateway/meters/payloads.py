@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from gateway.core.headroom import GridHeadroom
 from gateway.meters.model import MeterSample
-from gateway.mqtt.payloads import JsonObject, _num, phases_payload
+from gateway.mqtt.payloads import JsonObject, amps, phases_payload
 from gateway.mqtt.topics import Topics
 from gateway.timefmt import rfc3339
 
@@ -70,10 +70,10 @@ def grid_state(headroom: GridHeadroom, wall_now: float) -> JsonObject:
     meter is stale (its last reading stays visible on the meter's own state topic).
     """
     meter = headroom.meter.as_tuple() if headroom.meter is not None else (None, None, None)
-    payload: JsonObject = {"timestamp": rfc3339(wall_now), "fuse": _num(headroom.fuse)}
+    payload: JsonObject = {"timestamp": rfc3339(wall_now), "fuse": amps(headroom.fuse)}
     for index, value in enumerate(meter, start=1):
-        payload[f"meter_p{index}"] = _num(value)
+        payload[f"meter_p{index}"] = amps(value)
     for index, value in enumerate(headroom.headroom.as_tuple(), start=1):
-        payload[f"headroom_p{index}"] = _num(value)
+        payload[f"headroom_p{index}"] = amps(value)
     payload["stale"] = headroom.stale
     return payload

@@ -1,8 +1,14 @@
-"""JSON payloads of the public interface (API.md), built from core data. Pure code."""
+"""JSON payloads of the MQTT interface (docs/mqtt.md), built from core data. Pure code.
+
+Numbers are published as measured, to a precision that means something: power (W)
+and energy (Wh) to 0.1, current (A) and voltage (V) to 0.01. A float32 register's
+13.600000381469727 A goes out as 13.6.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from gateway.core.formulas import PoolSnapshot, to_grid_phases
@@ -18,27 +24,43 @@ def dumps(payload: JsonObject | list[Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
 
-def _num(value: float | None) -> float | None:
-    """A float for JSON, or None for a missing or non-finite value."""
-    if value is None or value != value or value in (float("inf"), float("-inf")):
+WATT_DIGITS = 1  # W and Wh to 0.1
+AMP_DIGITS = 2  # A and V to 0.01
+
+
+def _num(value: float | None, digits: int) -> float | None:
+    """A rounded float for JSON, or None for a missing or non-finite value."""
+    if value is None or not math.isfinite(value):
         return None
-    return float(value)
+    return round(float(value), digits) + 0.0  # + 0.0: never "-0.0"
+
+
+def watts(value: float | None) -> float | None:
+    """Power (W) or energy (Wh) for a payload: 0.1 resolution, null when unknown."""
+    return _num(value, WATT_DIGITS)
+
+
+def amps(value: float | None) -> float | None:
+    """Current (A) or voltage (V) for a payload: 0.01 resolution, null when unknown."""
+    return _num(value, AMP_DIGITS)
 
 
 def phases_payload(values: Phases) -> JsonObject:
-    return {"value_p1": _num(values.p1), "value_p2": _num(values.p2), "value_p3": _num(values.p3)}
+    """Per-phase current or voltage."""
+    return {"value_p1": amps(values.p1), "value_p2": amps(values.p2), "value_p3": amps(values.p3)}
 
 
 def bounds_payload(bounds: Bounds | None) -> JsonObject | None:
+    """Power bounds in W."""
     if bounds is None:
         return None
-    return {"lower": _num(bounds.lower), "upper": _num(bounds.upper)}
+    return {"lower": watts(bounds.lower), "upper": watts(bounds.upper)}
 
 
 def pool_power(snapshot: PoolSnapshot) -> JsonObject:
     return {
         "timestamp": rfc3339(snapshot.timestamp),
-        "value": _num(snapshot.power),
+        "value": watts(snapshot.power),
         "missing": list(snapshot.missing),
     }
 
@@ -80,11 +102,11 @@ def charger_state(
         "status": status.value,
         "cable_state": sample.cable_state.value,
         "component_state": sample.component_state.value,
-        "active_power": _num(sample.active_power),
+        "active_power": watts(sample.active_power),
         "current_per_phase": phases_payload(to_grid_phases(sample.current, phases)),
         "voltage_per_phase": phases_payload(_voltage_to_grid(sample.voltage, phases)),
-        "energy": _num(sample.energy),
-        "current_limit": _num(sample.current_limit),
+        "energy": watts(sample.energy),
+        "current_limit": amps(sample.current_limit),
         "inclusion_bounds": bounds_payload(sample.inclusion_bounds),
     }
 

@@ -1,4 +1,4 @@
-"""Topic names of the public interface (API.md), built in one place."""
+"""Topic names of the MQTT interface (docs/mqtt.md), built in one place."""
 
 from __future__ import annotations
 

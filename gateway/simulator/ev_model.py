@@ -29,7 +29,7 @@ class EvDraw:
 class EvModel:
     """One EV (or none, when unplugged) and the energy it has taken.
 
-    `phases` is how many phases the EV's on-board charger uses (1 or 3); a charger set
+    `phases` is how many phases the EV's on-board charger uses (1, 2 or 3); a charger set
     to 1 phase (`charger_phases`) limits a 3-phase EV to its L1.
     """
 
@@ -42,8 +42,8 @@ class EvModel:
 
     def plug(self, phases: int = 3, max_current: float = 16.0) -> None:
         """Plug in an EV that charges on `phases` phases at up to `max_current` A."""
-        if phases not in (1, 3):
-            raise ValueError(f"an EV charges on 1 or 3 phases, not {phases}")
+        if phases not in (1, 2, 3):
+            raise ValueError(f"an EV charges on 1, 2 or 3 phases, not {phases}")
         if not max_current >= 0:
             raise ValueError(f"max_current must be >= 0, got {max_current}")
         self.plugged = True
@@ -59,9 +59,8 @@ class EvModel:
         if not self.plugged or limit < MIN_CHARGING_CURRENT:
             return (0.0, 0.0, 0.0)
         amps = max(0.0, min(limit, self.max_current))
-        if self.phases == 1 or charger_phases == 1:
-            return (amps, 0.0, 0.0)
-        return (amps, amps, amps)
+        used = 1 if charger_phases == 1 else self.phases
+        return (amps, amps if used >= 2 else 0.0, amps if used >= 3 else 0.0)
 
     def update(
         self,
