@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from gateway.chargers import WriteOutcome
 from gateway.distribution_bridge import PoolAllocation
+from gateway.mqtt.payloads import amps, watts
 from gateway.timefmt import rfc3339
 
 ResultType = Literal["success", "partial_failure", "error", "out_of_bounds"]
@@ -42,13 +43,16 @@ class DistributionResult:
         return {
             "timestamp": rfc3339(self.timestamp),
             "result": self.result,
-            "request": {"power": self.request_power, "component_ids": list(self.component_ids)},
-            "succeeded_power": round(self.succeeded_power, 3),
+            "request": {
+                "power": watts(self.request_power),
+                "component_ids": list(self.component_ids),
+            },
+            "succeeded_power": watts(self.succeeded_power),
             "succeeded_components": list(self.succeeded_components),
-            "failed_power": round(self.failed_power, 3),
+            "failed_power": watts(self.failed_power),
             "failed_components": list(self.failed_components),
-            "excess_power": round(self.excess_power, 3),
-            "current_limits": self.limits,
+            "excess_power": watts(self.excess_power),
+            "current_limits": {cid: amps(limit) for cid, limit in self.limits.items()},
             "ev_resume": self.ev_resume,
             "message": self.message,
         }
