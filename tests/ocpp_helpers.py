@@ -5,16 +5,20 @@ point sends (boot, status, meter values in W or kW, transactions) and answers wh
 central system asks (SetChargingProfile, ChangeConfiguration, TriggerMessage,
 ClearChargingProfile), recording every request so tests can assert on it. Quirks are
 switches: per-purpose answers to SetChargingProfile (Accepted, Rejected,
-NotSupported, or "CALLERROR"), measurands it refuses, and `silent` (it stops
-answering anything, with the socket still open).
+NotSupported, or "CALLERROR"), answers to other actions (`answers`), measurands it
+refuses, actions it never answers (`ignored`), and `silent` (it stops answering
+anything, with the socket still open). `FakeClock` is the gateway's clock in tests
+that check its timing without sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import websockets
@@ -36,6 +40,7 @@ def ocpp_config(**overrides: Any) -> OcppConfig:
         "port": 0,
         "response_timeout": 0.5,
         "meter_value_interval": 5,
+        "allow_unauthenticated": True,
     }
     values.update(overrides)
     return OcppConfig(**values)
@@ -56,6 +61,42 @@ def ocpp_charger(
     return ChargerConfig(**values)
 
 
+class FakeClock:
+    """The gateway's clock under test control: `advance()` moves time and wakes sleepers."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._start = self.now
+        self._wall = datetime.now(UTC)
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> datetime:
+        return self._wall + timedelta(seconds=self.now - self._start)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + seconds, future))
+        await future
+
+    @property
+    def sleepers(self) -> int:
+        """How many tasks wait on this clock."""
+        return sum(1 for _, future in self._sleepers if not future.done())
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for deadline, future in list(self._sleepers):
+            if deadline <= self.now and not future.done():
+                future.set_result(None)
+        self._sleepers = [(d, f) for d, f in self._sleepers if not f.done()]
+
+
 async def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
     """Poll `predicate` until it holds; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -74,6 +115,8 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         self.profile_answers: dict[str, str] = dict(ALL_ACCEPTED)
         self.rejected_measurands: set[str] = set()
         self.configuration: dict[str, str] = {}
+        self.answers: dict[str, str] = {}
+        self.ignored: set[str] = set()
         self.silent = False
         self.connection = connection
 
@@ -97,15 +140,28 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
     async def route_message(self, raw_msg: Any) -> None:
         if self.silent:
             return  # a hung charge point: the socket is open, nothing is answered
+        message = json.loads(raw_msg)
+        if message[0] == 2 and message[2] in self.ignored:
+            self.requests.append((message[2], {}))
+            return  # this action is never answered
         await super().route_message(raw_msg)
+
+    def _answer(self, action: str, default: str = "Accepted") -> str:
+        answer = self.answers.get(action, default)
+        if answer == "CALLERROR":
+            raise NotSupportedError(description=f"{action} is not supported")
+        return answer
 
     # -- what it answers ------------------------------------------------------------
 
     @on(Action.set_charging_profile)
     def on_set_charging_profile(self, **payload: Any) -> call_result.SetChargingProfile:
         self.requests.append(("SetChargingProfile", payload))
-        purpose = payload["cs_charging_profiles"]["charging_profile_purpose"]
+        profile = payload["cs_charging_profiles"]
+        purpose = profile["charging_profile_purpose"]
         answer = self.profile_answers.get(purpose, "Accepted")
+        if profile["stack_level"] > 0:
+            answer = self.answers.get("StackLevel1", answer)
         if answer == "CALLERROR":
             raise NotSupportedError(description="smart charging is not supported")
         return call_result.SetChargingProfile(status=answer)
@@ -116,13 +172,16 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         key, value = payload["key"], payload["value"]
         if key == "MeterValuesSampledData" and self.rejected_measurands & set(value.split(",")):
             return call_result.ChangeConfiguration(status="Rejected")
+        answer = self._answer("ChangeConfiguration")
+        if answer != "Accepted":
+            return call_result.ChangeConfiguration(status=answer)
         self.configuration[key] = value
         return call_result.ChangeConfiguration(status="Accepted")
 
     @on(Action.trigger_message)
     def on_trigger_message(self, **payload: Any) -> call_result.TriggerMessage:
         self.requests.append(("TriggerMessage", payload))
-        return call_result.TriggerMessage(status="Accepted")
+        return call_result.TriggerMessage(status=self._answer("TriggerMessage"))
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(self, **payload: Any) -> call_result.ClearChargingProfile:
@@ -156,6 +215,7 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         energy: float | None = None,
         energy_unit: str = "Wh",
         transaction_id: int | None = None,
+        offered: float | None = None,
     ) -> Any:
         """One MeterValues with the given quantities, values as strings like real CPs."""
         sampled: list[dict[str, Any]] = []
@@ -167,6 +227,8 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
             sampled.append(_sv(volts, "Voltage", "V", phase))
         if energy is not None:
             sampled.append(_sv(energy, "Energy.Active.Import.Register", energy_unit))
+        if offered is not None:
+            sampled.append(_sv(offered, "Current.Offered", "A"))
         return await self.raw_meter_values(sampled, connector_id, transaction_id)
 
     async def raw_meter_values(
@@ -213,19 +275,25 @@ async def connected_charge_point(
     response_timeout: float = 2.0,
     scheme: str = "ws",
     ssl: Any = None,
-) -> AsyncIterator[SimulatedChargePoint]:
-    """Connect a simulated charge point to ws://127.0.0.1:port/<id> and run it."""
+    cls: Any = None,
+    path: str | None = None,
+) -> AsyncIterator[Any]:
+    """Connect a simulated charge point to ws://127.0.0.1:port/<id> and run it.
+
+    `cls` is the simulator class (default `SimulatedChargePoint`); `path` replaces
+    `/<id>` in the URL as given.
+    """
     headers = None
     if password is not None:
         headers = {"Authorization": build_authorization_basic(user or charge_point_id, password)}
     async with websockets.connect(
-        f"{scheme}://127.0.0.1:{port}/{charge_point_id}",
+        f"{scheme}://127.0.0.1:{port}{path or '/' + charge_point_id}",
         subprotocols=[websockets.Subprotocol(s) for s in subprotocols],
         additional_headers=headers,
         ssl=ssl,
         open_timeout=5,
     ) as connection:
-        charge_point = SimulatedChargePoint(charge_point_id, connection, response_timeout)
+        charge_point = (cls or SimulatedChargePoint)(charge_point_id, connection, response_timeout)
         runner = asyncio.create_task(charge_point.start())
         try:
             yield charge_point

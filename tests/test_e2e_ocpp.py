@@ -27,11 +27,16 @@ async def test_ocpp_charge_point_reaches_the_pool_and_follows_proposals(
     config = site_config(
         mosquitto,
         [charger],
-        ocpp={"host": "127.0.0.1", "port": port, "response_timeout": 2.0},
+        ocpp={
+            "host": "127.0.0.1",
+            "port": port,
+            "response_timeout": 2.0,
+            "basic_auth": {"CP-9": "a-long-test-password"},
+        },
         distribution={"ramp_up_rate": 80.0},
     )
     async with running_gateway(config):
-        async with connected_charge_point(port, "CP-9") as cp:
+        async with connected_charge_point(port, "CP-9", password="a-long-test-password") as cp:
             await cp.boot()
             await cp.status("Charging")
             await cp.meter_values(
@@ -60,11 +65,12 @@ async def test_ocpp_charge_point_reaches_the_pool_and_follows_proposals(
                 limits = [
                     p["charging_schedule"]["charging_schedule_period"][0]["limit"]
                     for p in cp.profiles()
+                    if p["stack_level"] == 1
                 ]
                 return bool(limits) and limits[-1] > 0
 
             await wait_until(limited, timeout=5)
-            profile = cp.profiles()[-1]
+            profile = [p for p in cp.profiles() if p["stack_level"] == 1][-1]
             schedule = profile["charging_schedule"]
             assert schedule["charging_rate_unit"] == "A"
             limit = Decimal(str(schedule["charging_schedule_period"][0]["limit"]))

@@ -1,7 +1,8 @@
 """The OCPP central system over real websockets with a real `ocpp` client.
 
-Handshake checks (ids, subprotocol, basic auth, TLS), samples assembled from what a
-charge point sends, transactions, and connection replacement.
+Handshake checks (subprotocol, basic auth, TLS), samples assembled from what a charge
+point sends, transactions, and connection replacement. Refusals and hostile frames
+are in test_ocpp_security.
 """
 
 from __future__ import annotations
@@ -110,15 +111,7 @@ async def test_read_before_any_data_raises_unreachable() -> None:
             await charger.read()
 
 
-async def test_unknown_charge_point_is_refused_with_404() -> None:
-    async with OcppCentralSystem(ocpp_config(), [ocpp_charger()]) as central:
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            async with connected_charge_point(central.port, "CP-999"):
-                pass
-    assert refused.value.response.status_code == 404
-
-
-async def test_client_without_ocpp16_is_closed() -> None:
+async def test_client_without_an_ocpp_subprotocol_is_closed() -> None:
     async with OcppCentralSystem(ocpp_config(), [ocpp_charger()]) as central:
         async with websockets.connect(
             f"ws://127.0.0.1:{central.port}/CP-1", subprotocols=[websockets.Subprotocol("ocpp2.0")]
@@ -132,7 +125,9 @@ async def test_client_without_ocpp16_is_closed() -> None:
 
 
 async def test_basic_auth_per_charge_point() -> None:
-    config = ocpp_config(basic_auth={"CP-1": "correct-horse-battery"})
+    config = ocpp_config(
+        basic_auth={"CP-1": "correct-horse-battery"}, allow_unauthenticated=["CP-2"]
+    )
     chargers = [ocpp_charger(), ocpp_charger("bay-2", "CP-2")]
     async with OcppCentralSystem(config, chargers) as central:
         for password, user in (

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from gateway.adapters.ocpp.meter_values import MeterReading, parse_meter_values
 from gateway.adapters.ocpp.profiles import (
     ProfilePurpose,
-    profile_target,
+    ProfileRole,
+    build_profile,
     round_limit,
-    set_charging_profile,
 )
 from gateway.adapters.ocpp.session import TransactionRegistry
 from gateway.adapters.ocpp.state import ReportedState
@@ -283,20 +283,47 @@ def test_round_limit_is_a_tenth_at_most_below(amps: float) -> None:
 
 def test_profile_shape() -> None:
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    request = set_charging_profile(profile_target(ProfilePurpose.TX_DEFAULT, 2), 13.3, 1, now)
-    assert request.connector_id == 2
-    profile = request.cs_charging_profiles
-    assert profile.charging_profile_purpose == "TxDefaultProfile"
-    assert profile.charging_profile_kind == "Absolute"
-    assert profile.stack_level == 0
-    schedule = profile.charging_schedule
-    assert schedule.charging_rate_unit == "A"
-    assert schedule.start_schedule == "2026-01-01T11:59:00Z"
-    period = schedule.charging_schedule_period[0]
-    assert (period.start_period, period.limit, period.number_phases) == (0, 13.3, 1)
-    cp_max = profile_target(ProfilePurpose.CHARGE_POINT_MAX, 2)
+    limit = build_profile(ProfilePurpose.TX_DEFAULT, ProfileRole.LIMIT, 2, 13.3, 1, now, 180)
+    assert (limit.connector_id, limit.stack_level, limit.limit, limit.number_phases) == (
+        2, 1, 13.3, 1,
+    )  # fmt: skip
+    assert limit.start == datetime(2026, 1, 1, 11, 59, 0, tzinfo=UTC)
+    assert limit.valid_to == datetime(2026, 1, 1, 12, 3, 0, tzinfo=UTC)
+    assert limit.duration == 240
+    failsafe = build_profile(ProfilePurpose.TX_DEFAULT, ProfileRole.FAILSAFE, 2, 0.0, 1, now, 180)
+    assert (failsafe.stack_level, failsafe.valid_to, failsafe.duration) == (0, None, None)
+    unbounded = build_profile(
+        ProfilePurpose.TX_DEFAULT, ProfileRole.UNBOUNDED_LIMIT, 2, 10.0, 1, now, 180
+    )
+    assert unbounded.profile_id == failsafe.profile_id  # it takes the fail-safe's slot
+    cp_max = build_profile(ProfilePurpose.STATION_MAX, ProfileRole.LIMIT, 2, 10.0, 3, now, 180)
     assert cp_max.connector_id == 0
-    assert cp_max.profile_id != profile.charging_profile_id
+    ids = {limit.profile_id, failsafe.profile_id, cp_max.profile_id}
+    assert len(ids) == 3
+
+
+def test_two_point_zero_meter_values_use_unit_of_measure() -> None:
+    result = parse_meter_values(
+        [
+            entry(
+                {"value": 7.4, "measurand": "Power.Active.Import",
+                 "unit_of_measure": {"unit": "W", "multiplier": 3}},
+                {"value": 16, "measurand": "Current.Import", "phase": "L1"},
+                {"value": 12.5, "measurand": "Energy.Active.Import.Register",
+                 "unit_of_measure": {"unit": "kWh"}},
+                {"value": 16, "measurand": "Current.Offered", "phase": "L1"},
+                {"value": 15, "measurand": "Current.Offered", "phase": "L2"},
+                {"value": 1, "measurand": "Power.Active.Import",
+                 "unit_of_measure": {"unit": "W", "multiplier": "x"}},
+            )
+        ]
+    )  # fmt: skip
+    reading = result.reading
+    assert reading.power == pytest.approx(7400.0)
+    assert reading.current == (16.0, None, None)
+    assert reading.energy == pytest.approx(12500.0)
+    assert reading.current_offered == 16.0
+    assert len(result.problems) == 1 and "not supported" in result.problems[0]
 
 
 # -- reported state ---------------------------------------------------------------------
