@@ -69,6 +69,8 @@ class FakeClock:
         self._start = self.now
         self._wall = datetime.now(UTC)
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self.slept: list[float] = []
+        """Every sleep asked for, in order."""
 
     def monotonic(self) -> float:
         return self.now
@@ -77,6 +79,7 @@ class FakeClock:
         return self._wall + timedelta(seconds=self.now - self._start)
 
     async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
         if seconds <= 0:
             await asyncio.sleep(0)
             return
@@ -142,7 +145,7 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
             return  # a hung charge point: the socket is open, nothing is answered
         message = json.loads(raw_msg)
         if message[0] == 2 and message[2] in self.ignored:
-            self.requests.append((message[2], {}))
+            self.requests.append((f"{message[2]} (ignored)", {}))
             return  # this action is never answered
         await super().route_message(raw_msg)
 

@@ -242,7 +242,8 @@ class OcppCharger:
         except ChargerUnreachable as exc:
             LOG.warning("%s fail-safe and limit: %s; retrying", label, exc)
             session.spawn(
-                retry_step(f"{label} fail-safe and limit", limit, self._clock), "limit retry"
+                retry_step(f"{label} fail-safe and limit", limit, self._clock, failed_once=True),
+                "limit retry",
             )
         except ChargerProtocolError as exc:
             LOG.warning("%s fail-safe and limit refused: %s", label, exc)

@@ -29,12 +29,18 @@ async def retry_step(
     clock: Clock,
     first_backoff: float = FIRST_BACKOFF,
     max_backoff: float = MAX_BACKOFF,
+    *,
+    failed_once: bool = False,
 ) -> bool:
     """Run `step` until it succeeds (True) or is refused (False); see the module docstring.
 
-    Cancelling the task (the connection ended) stops the retries.
+    With `failed_once` the caller's own first attempt timed out: wait before the
+    first try here. Cancelling the task (the connection ended) stops the retries.
     """
     delay = first_backoff
+    if failed_once:
+        await clock.sleep(delay)
+        delay = min(delay * 2, max_backoff)
     attempt = 0
     while True:
         attempt += 1

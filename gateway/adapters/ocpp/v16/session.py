@@ -90,8 +90,8 @@ class V16Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the library
 
         async def try_list(value: str) -> bool | None:
             status = await self._change_configuration("MeterValuesSampledData", value)
-            if status == ConfigurationStatus.not_supported:
-                return None
+            if status is None or status == ConfigurationStatus.not_supported:
+                return None  # a CALLERROR or an unknown key: the list cannot be set
             return status in _CONFIG_ACCEPTED
 
         accepted = await set_measurands(measurands, try_list)

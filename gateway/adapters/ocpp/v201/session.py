@@ -109,8 +109,8 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
 
         async def try_list(value: str) -> bool | None:
             status = await self._set_variable("TxUpdatedMeasurands", value)
-            if status in ("UnknownComponent", "UnknownVariable"):
-                return None
+            if status in (None, "UnknownComponent", "UnknownVariable"):
+                return None  # a CALLERROR or an unknown variable: the list cannot be set
             return status == "Accepted"
 
         accepted = await set_measurands(measurands, try_list)
