@@ -109,32 +109,23 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> Non
         await asyncio.sleep(0.01)
 
 
-class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
-    """A scriptable charge point; see the module docstring."""
+class Recorder:
+    """What both simulators share: a record of requests and scripted quirks.
+
+    Mixed in before the library's ChargePoint class of either OCPP version.
+    """
 
     def __init__(self, charge_point_id: str, connection: Any, response_timeout: float) -> None:
-        super().__init__(charge_point_id, connection, response_timeout=response_timeout)
+        super().__init__(charge_point_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.profile_answers: dict[str, str] = dict(ALL_ACCEPTED)
-        self.rejected_measurands: set[str] = set()
-        self.configuration: dict[str, str] = {}
         self.answers: dict[str, str] = {}
         self.ignored: set[str] = set()
         self.silent = False
         self.connection = connection
 
-    # -- what it received -----------------------------------------------------------
-
     def received(self, action: str) -> list[dict[str, Any]]:
         """The payloads (snake_case) of every request of one action, oldest first."""
         return [payload for name, payload in self.requests if name == action]
-
-    def profiles(self) -> list[dict[str, Any]]:
-        """The charging profiles of every SetChargingProfile, with `connector_id` added."""
-        return [
-            {**payload["cs_charging_profiles"], "connector_id": payload["connector_id"]}
-            for payload in self.received("SetChargingProfile")
-        ]
 
     def triggers(self) -> list[str]:
         """The requested_message of every TriggerMessage."""
@@ -147,13 +138,30 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         if message[0] == 2 and message[2] in self.ignored:
             self.requests.append((f"{message[2]} (ignored)", {}))
             return  # this action is never answered
-        await super().route_message(raw_msg)
+        await super().route_message(raw_msg)  # type: ignore[misc]
 
     def _answer(self, action: str, default: str = "Accepted") -> str:
         answer = self.answers.get(action, default)
         if answer == "CALLERROR":
             raise NotSupportedError(description=f"{action} is not supported")
         return answer
+
+
+class SimulatedChargePoint(Recorder, ChargePoint):  # type: ignore[misc]
+    """A scriptable OCPP 1.6J charge point; see the module docstring."""
+
+    def __init__(self, charge_point_id: str, connection: Any, response_timeout: float) -> None:
+        super().__init__(charge_point_id, connection, response_timeout)
+        self.profile_answers: dict[str, str] = dict(ALL_ACCEPTED)
+        self.rejected_measurands: set[str] = set()
+        self.configuration: dict[str, str] = {}
+
+    def profiles(self) -> list[dict[str, Any]]:
+        """The charging profiles of every SetChargingProfile, with `connector_id` added."""
+        return [
+            {**payload["cs_charging_profiles"], "connector_id": payload["connector_id"]}
+            for payload in self.received("SetChargingProfile")
+        ]
 
     # -- what it answers ------------------------------------------------------------
 
