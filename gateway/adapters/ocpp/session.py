@@ -51,10 +51,17 @@ def on(action: Any, *, skip_schema_validation: bool = False) -> Callable[[_F], _
 
 
 class _QuietLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The library's logger, minus tracebacks: it logs one for every CALLERROR it sends."""
+    """The library's logger, minus tracebacks and errors.
+
+    It logs a traceback for every CALLERROR it sends and an error for every answer
+    with an unknown id: both are the charge point's doing, so they are warnings here.
+    """
 
     def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
         kwargs.pop("exc_info", None)
+        self.warning(msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
         self.warning(msg, *args, **kwargs)
 
 
