@@ -17,13 +17,13 @@ from gateway.adapters.ocpp.profiles import (
     build_profile,
     round_limit,
 )
-from gateway.adapters.ocpp.session import TransactionRegistry
 from gateway.adapters.ocpp.state import ReportedState
 from gateway.adapters.ocpp.status_map import (
     STATUS_TABLE,
     connector_state,
     main_controller_override,
 )
+from gateway.adapters.ocpp.transactions import TransactionRegistry
 from gateway.core.model import CableState, ComponentState, Phases
 
 

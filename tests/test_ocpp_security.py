@@ -106,15 +106,19 @@ async def test_warnings_at_start_and_for_check_config(caplog: pytest.LogCaptureF
     assert security_warnings(ocpp_config(allow_unauthenticated=False), []) == []
 
 
+def raw_connection(port: int, subprotocol: str) -> Any:
+    """A bare websocket to the central system as CP-1, for hand-made frames."""
+    return websockets.connect(
+        f"ws://127.0.0.1:{port}/CP-1", subprotocols=[websockets.Subprotocol(subprotocol)]
+    )
+
+
 @pytest.fixture
 async def raw_16() -> AsyncIterator[Any]:
     """A bare websocket to the central system as CP-1 (ocpp1.6), for hand-made frames."""
     async with (
         OcppCentralSystem(ocpp_config(), [ocpp_charger()]) as central,
-        websockets.connect(
-            f"ws://127.0.0.1:{central.port}/CP-1",
-            subprotocols=[websockets.Subprotocol("ocpp1.6")],
-        ) as connection,
+        raw_connection(central.port, "ocpp1.6") as connection,
     ):
         yield connection
 
@@ -173,10 +177,7 @@ async def test_binary_garbage_and_oversized_frames() -> None:
     config = ocpp_config(max_frame_bytes=4096)
     async with (
         OcppCentralSystem(config, [ocpp_charger()]) as central,
-        websockets.connect(
-            f"ws://127.0.0.1:{central.port}/CP-1",
-            subprotocols=[websockets.Subprotocol("ocpp1.6")],
-        ) as connection,
+        raw_connection(central.port, "ocpp1.6") as connection,
     ):
         reply = await exchange(connection, b"\xff\xfe\x00garbage")
         assert reply[:3] == [4, "-1", "FormationViolation"]
@@ -189,10 +190,7 @@ async def test_binary_garbage_and_oversized_frames() -> None:
 async def test_two_point_zero_framing_codes() -> None:
     async with (
         OcppCentralSystem(ocpp_config(), [ocpp_charger()]) as central,
-        websockets.connect(
-            f"ws://127.0.0.1:{central.port}/CP-1",
-            subprotocols=[websockets.Subprotocol("ocpp2.0.1")],
-        ) as connection,
+        raw_connection(central.port, "ocpp2.0.1") as connection,
     ):
         assert (await exchange(connection, "[]"))[:3] == [4, "-1", "RpcFrameworkError"]
         assert (await exchange(connection, '[9, "m"]'))[:3] == [4, "m", "MessageTypeNotSupported"]
@@ -205,10 +203,7 @@ async def test_a_flooding_connection_is_closed_on_the_gateway_clock() -> None:
     config = ocpp_config(max_message_rate=1.0, message_burst=5)
     async with (
         OcppCentralSystem(config, [ocpp_charger()], probe_interval=None, clock=clock) as central,
-        websockets.connect(
-            f"ws://127.0.0.1:{central.port}/CP-1",
-            subprotocols=[websockets.Subprotocol("ocpp1.6")],
-        ) as connection,
+        raw_connection(central.port, "ocpp1.6") as connection,
     ):
         for index in range(5):  # the burst passes
             assert (await exchange(connection, f'[2, "h{index}", "Heartbeat", {{}}]'))[0] == 3

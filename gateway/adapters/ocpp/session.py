@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
@@ -35,8 +34,9 @@ from websockets.frames import CloseCode
 from gateway.adapters.base import ChargerProtocolError, ChargerUnreachable
 from gateway.adapters.ocpp.clock import Clock
 from gateway.adapters.ocpp.framing import FrameKind, RateLimiter, check_frame
-from gateway.adapters.ocpp.meter_values import MeterReading
+from gateway.adapters.ocpp.meter_values import MeterReading, parse_meter_values
 from gateway.adapters.ocpp.profiles import LimitProfile
+from gateway.adapters.ocpp.transactions import TransactionRegistry
 
 LOG = logging.getLogger(__name__)
 WIRE_LOG = logging.getLogger("gateway.adapters.ocpp.wire")
@@ -96,36 +96,6 @@ class SessionHost(Protocol):
         """A transaction of this charge point ended."""
 
 
-class TransactionRegistry:
-    """1.6 transaction ids for the whole central system: unique, and id -> connector.
-
-    StopTransaction carries no connector id, so the registry remembers where each
-    transaction runs. Ids start from the clock so that a restarted gateway does not
-    hand out ids that a charge point may still hold in its offline queue; they stay in
-    the positive int32 range that charge points store.
-    """
-
-    MAX_ID = 2**31 - 1
-
-    def __init__(self, first_id: int | None = None) -> None:
-        self._next = first_id if first_id is not None else int(time.time()) % 10**9 + 1
-        self._open: dict[int, tuple[str, int]] = {}
-
-    def start(self, charge_point_id: str, connector_id: int) -> int:
-        """A new id; an older open transaction on the same connector is forgotten."""
-        key = (charge_point_id, connector_id)
-        for stale in [tx for tx, where in self._open.items() if where == key]:
-            del self._open[stale]
-        transaction_id = self._next
-        self._next = self._next + 1 if self._next < self.MAX_ID else 1
-        self._open[transaction_id] = key
-        return transaction_id
-
-    def stop(self, transaction_id: int) -> tuple[str, int] | None:
-        """Where the transaction ran, or None when the id is unknown."""
-        return self._open.pop(transaction_id, None)
-
-
 @dataclass(slots=True)
 class SessionContext:
     """Settings and shared state that every session of one central system uses."""
@@ -137,6 +107,7 @@ class SessionContext:
     max_message_rate: float = 50.0
     message_burst: int = 200
     transactions: TransactionRegistry = field(default_factory=TransactionRegistry)
+    """1.6 transaction ids, unique across the central system."""
 
     def id_tag_accepted(self, id_tag: object) -> bool:
         """True unless an allow-list is configured and lacks the tag."""
@@ -222,9 +193,37 @@ class SessionBase:
                 problem,
             )
 
-    def booted(self) -> None:
-        """A BootNotification was answered: resynchronise once it has gone out."""
+    # -- what both versions' handlers share -------------------------------------------
+
+    def boot_accepted(self) -> dict[str, Any]:
+        """The BootNotification answer's fields; resynchronise once it has gone out."""
         self._booted = True
+        return {
+            "current_time": now_iso(self.context.clock),
+            "interval": self.context.heartbeat_interval,
+            "status": "Accepted",
+        }
+
+    def report_meter_values(self, connector: int | None, meter_value: object) -> float | None:
+        """Parse meter values and report them for a connector (EVSE in 2.0.1).
+
+        Returns the energy register they carry, if any. Problems are logged, never
+        raised: the charge point still gets its answer.
+        """
+        result = parse_meter_values(meter_value)
+        for problem in result.problems:
+            LOG.warning("charge point %s: meter values: %s (ignored)", self.charge_point_id,
+                        problem)  # fmt: skip
+        if connector is None:
+            self.ignored("meter values")
+        elif not result.reading.empty:
+            self.host.meter_values_received(connector, result.reading)
+        return result.reading.energy
+
+    def ignored(self, what: str) -> None:
+        """Log a message that names no connector (or EVSE), so cannot be used."""
+        LOG.warning("charge point %s: %s without a connector or EVSE id ignored",
+                    self.charge_point_id, what)  # fmt: skip
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -285,6 +284,56 @@ class SessionBase:
                 f"charge point {self.charge_point_id} answered {action} with {exc}"
             ) from exc
 
+    async def setting(
+        self, payload: Any, name: str, status_of: Callable[[Any], object]
+    ) -> str | None:
+        """Change one setting; "Accepted" (also when a reboot is required), the refusal's
+        status, or None for a CALLERROR. Refusals are logged at INFO."""
+        try:
+            answer = await self.request(payload)
+        except ChargerProtocolError as exc:
+            LOG.info("%s", exc)
+            return None
+        status = status_of(answer)
+        if status in ("Accepted", "RebootRequired"):
+            return "Accepted"
+        LOG.info("charge point %s: %s answered %s", self.charge_point_id, name, status)
+        return None if status is None else str(status)
+
+    async def set_measurands(
+        self,
+        measurands: tuple[str, ...],
+        set_list: Callable[[str], Awaitable[str | None]],
+        unsupported: frozenset[str | None],
+    ) -> None:
+        """Set a measurand list; if refused, grow it one measurand at a time.
+
+        One unsupported measurand makes a charge point reject the whole list, so the
+        fallback keeps each measurand that is accepted. A status in `unsupported` (the
+        setting itself is unknown, or a CALLERROR) stops at once.
+        """
+        first = await set_list(",".join(measurands))
+        if first == "Accepted" or first in unsupported:
+            return
+        accepted: list[str] = []
+        for measurand in measurands:
+            candidate = [*accepted, measurand]
+            if await set_list(",".join(candidate)) == "Accepted":
+                accepted = candidate
+        LOG.warning(
+            "charge point %s refused part of the measurand list; sampling %s",
+            self.charge_point_id,
+            ",".join(accepted) or "its defaults",
+        )
+
+    def require_accepted(self, answer: Any, what: str) -> None:
+        """Raise ChargerProtocolError unless the answer's status is Accepted."""
+        status = getattr(answer, "status", None)
+        if status != "Accepted":
+            raise ChargerProtocolError(
+                f"charge point {self.charge_point_id} answered {what} with {status}"
+            )
+
     # -- what each version implements ---------------------------------------------------
 
     async def send_profile(self, profile: LimitProfile) -> str:
@@ -298,29 +347,6 @@ class SessionBase:
     async def trigger(self, kind: Trigger, connector_id: int) -> None:
         """TriggerMessage; raises ChargerProtocolError when the charge point refuses."""
         raise NotImplementedError
-
-
-async def set_measurands(
-    measurands: tuple[str, ...], try_list: Callable[[str], Awaitable[bool | None]]
-) -> list[str] | None:
-    """Set a measurand list; if refused, grow it one measurand at a time.
-
-    One unsupported measurand makes a charge point reject the whole list, so the
-    fallback keeps each measurand that is accepted. `try_list` answers True
-    (accepted), False (refused) or None (the setting itself is unsupported: stop).
-    Returns what is in force, or None when the setting is unsupported.
-    """
-    first = await try_list(",".join(measurands))
-    if first is None:
-        return None
-    if first:
-        return list(measurands)
-    accepted: list[str] = []
-    for measurand in measurands:
-        candidate = [*accepted, measurand]
-        if await try_list(",".join(candidate)):
-            accepted = candidate
-    return accepted
 
 
 def now_iso(clock: Clock) -> str:

@@ -23,11 +23,9 @@ from ocpp.v16.enums import (
     ConfigurationStatus,
     DataTransferStatus,
     MessageTrigger,
-    RegistrationStatus,
 )
 
-from gateway.adapters.base import ChargerProtocolError
-from gateway.adapters.ocpp.meter_values import parse_meter_values, parse_number
+from gateway.adapters.ocpp.meter_values import parse_number
 from gateway.adapters.ocpp.profiles import LimitProfile, ProfilePurpose, iso
 from gateway.adapters.ocpp.session import (
     SessionBase,
@@ -35,7 +33,6 @@ from gateway.adapters.ocpp.session import (
     integer,
     now_iso,
     on,
-    set_measurands,
 )
 
 LOG = logging.getLogger(__name__)
@@ -44,7 +41,6 @@ _PURPOSE = {
     ProfilePurpose.TX_DEFAULT: "TxDefaultProfile",
     ProfilePurpose.STATION_MAX: "ChargePointMaxProfile",
 }
-_CONFIG_ACCEPTED = {ConfigurationStatus.accepted.value, ConfigurationStatus.reboot_required.value}
 _TRIGGERS = {
     Trigger.STATUS: MessageTrigger.status_notification,
     Trigger.METER_VALUES: MessageTrigger.meter_values,
@@ -87,38 +83,17 @@ class V16Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the library
     async def configure_sampling(self, interval: int, measurands: tuple[str, ...]) -> None:
         """MeterValueSampleInterval, then MeterValuesSampledData (see `set_measurands`)."""
         await self._change_configuration("MeterValueSampleInterval", str(interval))
-
-        async def try_list(value: str) -> bool | None:
-            status = await self._change_configuration("MeterValuesSampledData", value)
-            if status is None or status == ConfigurationStatus.not_supported:
-                return None  # a CALLERROR or an unknown key: the list cannot be set
-            return status in _CONFIG_ACCEPTED
-
-        accepted = await set_measurands(measurands, try_list)
-        if accepted is not None and len(accepted) < len(measurands):
-            LOG.warning(
-                "charge point %s refused part of the measurand list; sampling %s",
-                self.charge_point_id,
-                ",".join(accepted) or "its defaults",
-            )
+        await self.set_measurands(
+            measurands,
+            lambda value: self._change_configuration("MeterValuesSampledData", value),
+            frozenset({None, ConfigurationStatus.not_supported.value}),
+        )
 
     async def _change_configuration(self, key: str, value: str) -> str | None:
-        """ChangeConfiguration; a refusal (or CALLERROR) is logged and returned as status."""
-        try:
-            answer = await self.request(call.ChangeConfiguration(key=key, value=value))
-        except ChargerProtocolError as exc:
-            LOG.info("%s", exc)
-            return None
-        status = getattr(answer, "status", None)
-        if status not in _CONFIG_ACCEPTED:
-            LOG.info(
-                "charge point %s: ChangeConfiguration %s=%s answered %s",
-                self.charge_point_id,
-                key,
-                value,
-                status,
-            )
-        return None if status is None else str(status)
+        request = call.ChangeConfiguration(key=key, value=value)
+        return await self.setting(
+            request, f"ChangeConfiguration {key}={value}", lambda a: getattr(a, "status", None)
+        )
 
     async def trigger(self, kind: Trigger, connector_id: int) -> None:
         message = _TRIGGERS.get(kind)
@@ -128,12 +103,7 @@ class V16Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the library
         answer = await self.request(
             call.TriggerMessage(requested_message=message, connector_id=connector)
         )
-        status = getattr(answer, "status", None)
-        if status != "Accepted":
-            raise ChargerProtocolError(
-                f"charge point {self.charge_point_id} answered TriggerMessage "
-                f"{kind.value} with {status}"
-            )
+        self.require_accepted(answer, f"TriggerMessage {kind.value}")
 
     # -- handlers (never await a CALL in here) ------------------------------------------
 
@@ -148,12 +118,7 @@ class V16Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the library
             charge_point_model,
             kwargs.get("firmware_version", "unknown"),
         )
-        self.booted()
-        return call_result.BootNotification(
-            current_time=now_iso(self.context.clock),
-            interval=self.context.heartbeat_interval,
-            status=RegistrationStatus.accepted,
-        )
+        return call_result.BootNotification(**self.boot_accepted())
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
@@ -165,10 +130,7 @@ class V16Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the library
     ) -> call_result.StatusNotification:
         connector = integer(connector_id)
         if connector is None:
-            LOG.warning(
-                "charge point %s: StatusNotification without connectorId ignored",
-                self.charge_point_id,
-            )
+            self.ignored("StatusNotification")
         else:
             self.host.status_received(connector, status, kwargs.get("error_code"))
         return call_result.StatusNotification()
@@ -177,16 +139,7 @@ class V16Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the library
     def on_meter_values(
         self, connector_id: object = None, meter_value: object = None, **kwargs: Any
     ) -> call_result.MeterValues:
-        result = parse_meter_values(meter_value)
-        for problem in result.problems:
-            LOG.warning("charge point %s: MeterValues: %s (ignored)", self.charge_point_id, problem)
-        connector = integer(connector_id)
-        if connector is None:
-            LOG.warning(
-                "charge point %s: MeterValues without connectorId ignored", self.charge_point_id
-            )
-        elif not result.reading.empty:
-            self.host.meter_values_received(connector, result.reading)
+        self.report_meter_values(integer(connector_id), meter_value)
         return call_result.MeterValues()
 
     @on(Action.start_transaction, skip_schema_validation=True)

@@ -33,11 +33,8 @@ from ocpp.v201.enums import (
     ChargingProfileKindEnumType,
     ChargingRateUnitEnumType,
     MessageTriggerEnumType,
-    RegistrationStatusEnumType,
 )
 
-from gateway.adapters.base import ChargerProtocolError
-from gateway.adapters.ocpp.meter_values import parse_meter_values
 from gateway.adapters.ocpp.profiles import LimitProfile, ProfilePurpose, iso
 from gateway.adapters.ocpp.session import (
     SessionBase,
@@ -45,7 +42,6 @@ from gateway.adapters.ocpp.session import (
     integer,
     now_iso,
     on,
-    set_measurands,
 )
 from gateway.adapters.ocpp.v201.status import EvseStatus
 
@@ -106,20 +102,11 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
     async def configure_sampling(self, interval: int, measurands: tuple[str, ...]) -> None:
         """SampledDataCtrlr.TxUpdatedInterval and TxUpdatedMeasurands (see `set_measurands`)."""
         await self._set_variable("TxUpdatedInterval", str(interval))
-
-        async def try_list(value: str) -> bool | None:
-            status = await self._set_variable("TxUpdatedMeasurands", value)
-            if status in (None, "UnknownComponent", "UnknownVariable"):
-                return None  # a CALLERROR or an unknown variable: the list cannot be set
-            return status == "Accepted"
-
-        accepted = await set_measurands(measurands, try_list)
-        if accepted is not None and len(accepted) < len(measurands):
-            LOG.warning(
-                "charging station %s refused part of the measurand list; sampling %s",
-                self.charge_point_id,
-                ",".join(accepted) or "its defaults",
-            )
+        await self.set_measurands(
+            measurands,
+            lambda value: self._set_variable("TxUpdatedMeasurands", value),
+            frozenset({None, "UnknownComponent", "UnknownVariable"}),
+        )
 
     async def _set_variable(self, variable: str, value: str) -> str | None:
         """SetVariables of one SampledDataCtrlr variable; the result's status."""
@@ -128,21 +115,11 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
             component=ComponentType(name=_SAMPLED_DATA),
             variable=VariableType(name=variable),
         )
-        try:
-            answer = await self.request(call.SetVariables(set_variable_data=[data]))
-        except ChargerProtocolError as exc:
-            LOG.info("%s", exc)
-            return None
-        results = getattr(answer, "set_variable_result", None) or [{}]
-        first = results[0]
-        status = first.get("attribute_status") if isinstance(first, Mapping) else None
-        if status not in ("Accepted", "RebootRequired"):
-            LOG.info(
-                "charging station %s: SetVariables %s.%s=%s answered %s",
-                self.charge_point_id, _SAMPLED_DATA, variable, value, status,
-            )  # fmt: skip
-            return None if status is None else str(status)
-        return "Accepted"
+        return await self.setting(
+            call.SetVariables(set_variable_data=[data]),
+            f"SetVariables {_SAMPLED_DATA}.{variable}={value}",
+            _attribute_status,
+        )
 
     async def trigger(self, kind: Trigger, connector_id: int) -> None:
         evse = None
@@ -153,13 +130,8 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
         answer = await self.request(
             call.TriggerMessage(requested_message=_TRIGGERS[kind], evse=evse)
         )
-        status = getattr(answer, "status", None)
-        if status == "Accepted" or kind is Trigger.TRANSACTION:
-            return  # no transaction to report is a normal answer
-        raise ChargerProtocolError(
-            f"charging station {self.charge_point_id} answered TriggerMessage "
-            f"{kind.value} with {status}"
-        )
+        if kind is not Trigger.TRANSACTION:  # no transaction to report is a normal answer
+            self.require_accepted(answer, f"TriggerMessage {kind.value}")
 
     # -- handlers (never await a CALL in here) ------------------------------------------
 
@@ -175,12 +147,7 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
             charging_station.get("model"),
             charging_station.get("firmware_version", "unknown"),
         )
-        self.booted()
-        return call_result.BootNotification(
-            current_time=now_iso(self.context.clock),
-            interval=self.context.heartbeat_interval,
-            status=RegistrationStatusEnumType.accepted,
-        )
+        return call_result.BootNotification(**self.boot_accepted())
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
@@ -192,10 +159,7 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
     ) -> call_result.StatusNotification:
         evse = integer(evse_id)
         if evse is None:
-            LOG.warning(
-                "charging station %s: StatusNotification without evseId ignored",
-                self.charge_point_id,
-            )
+            self.ignored("StatusNotification")
         else:
             status = self._evse_status.connector_status(evse, connector_status)
             self.host.status_received(evse, status, None)
@@ -205,13 +169,7 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
     def on_meter_values(
         self, evse_id: object = None, meter_value: object = None, **kwargs: Any
     ) -> call_result.MeterValues:
-        evse = integer(evse_id)
-        if evse is None:
-            LOG.warning(
-                "charging station %s: MeterValues without evseId ignored", self.charge_point_id
-            )
-        else:
-            self._meter_values(evse, meter_value)
+        self.report_meter_values(integer(evse_id), meter_value)
         return call_result.MeterValues()
 
     @on(Action.transaction_event, skip_schema_validation=True)
@@ -231,10 +189,7 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
             evse_id = self._transactions.get(transaction_id)
         reply = call_result.TransactionEvent(id_token_info=self._token_info(id_token))
         if evse_id is None:
-            LOG.warning(
-                "charging station %s: TransactionEvent for an unknown EVSE ignored",
-                self.charge_point_id,
-            )
+            self.ignored("TransactionEvent")
             return reply
         if event_type == "Started":
             self._transactions[transaction_id] = evse_id
@@ -246,7 +201,7 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
         status = self._evse_status.charging_state(evse_id, info.get("charging_state"))
         if status is not None:
             self.host.status_received(evse_id, status, None)
-        energy = self._meter_values(evse_id, meter_value) if meter_value is not None else None
+        energy = self.report_meter_values(evse_id, meter_value) if meter_value else None
         if event_type == "Ended":
             self._transactions.pop(transaction_id, None)
             self._evse_status.transaction_ended(evse_id)
@@ -281,17 +236,6 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _meter_values(self, evse_id: int, meter_value: object) -> float | None:
-        """Parse and report meter values; the energy register they carry, if any."""
-        result = parse_meter_values(meter_value)
-        for problem in result.problems:
-            LOG.warning(
-                "charging station %s: meter values: %s (ignored)", self.charge_point_id, problem
-            )
-        if not result.reading.empty:
-            self.host.meter_values_received(evse_id, result.reading)
-        return result.reading.energy
-
     def _token_info(self, id_token: object) -> IdTokenInfoType | None:
         """The answer for an id token, or None when none was sent."""
         if not isinstance(id_token, Mapping):
@@ -299,3 +243,10 @@ class V201Session(SessionBase, ChargePoint):  # type: ignore[misc]  # the librar
         accepted = self.context.id_tag_accepted(id_token.get("id_token"))
         statuses = AuthorizationStatusEnumType
         return IdTokenInfoType(status=statuses.accepted if accepted else statuses.invalid)
+
+
+def _attribute_status(answer: Any) -> object:
+    """The status of the first (only) result of a SetVariables answer."""
+    results = getattr(answer, "set_variable_result", None) or [{}]
+    first = results[0]
+    return first.get("attribute_status") if isinstance(first, Mapping) else None
