@@ -157,20 +157,35 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_tls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1"])
+async def test_tls_with_basic_auth_is_security_profile_2(tmp_path: Path, version: str) -> None:
+    from tests.ocpp201_helpers import SimulatedStation
+
     try:
         cert, key = _self_signed(tmp_path)
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"openssl cannot make a test certificate: {exc}")
-    config = ocpp_config(cert_file=cert, key_file=key, basic_auth={"CP-1": "s3cret-s3cret"})
+    config = ocpp_config(
+        cert_file=cert,
+        key_file=key,
+        basic_auth={"CP-1": "s3cret-s3cret"},
+        allow_unauthenticated=False,
+    )
     client_tls = ssl.create_default_context(cafile=str(cert))
-    async with (
-        OcppCentralSystem(config, [ocpp_charger()]) as central,
-        connected_charge_point(
-            central.port, password="s3cret-s3cret", scheme="wss", ssl=client_tls
-        ) as cp,
-    ):
-        assert (await cp.boot()).status == "Accepted"
+    simulator = SimulatedStation if version == "ocpp2.0.1" else None
+    async with OcppCentralSystem(config, [ocpp_charger()]) as central:
+        async with connected_charge_point(
+            central.port, password="s3cret-s3cret", scheme="wss", ssl=client_tls,
+            cls=simulator, subprotocols=(version,),
+        ) as cp:  # fmt: skip
+            assert (await cp.boot()).status == "Accepted"
+            assert cp.connection.subprotocol == version
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with connected_charge_point(
+                central.port, scheme="wss", ssl=client_tls, cls=simulator, subprotocols=(version,)
+            ):
+                pass
+        assert refused.value.response.status_code == 401
 
 
 async def test_half_configured_tls_is_refused(tmp_path: Path) -> None:
