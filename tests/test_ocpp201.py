@@ -11,7 +11,13 @@ from gateway.adapters.ocpp import OcppCentralSystem
 from gateway.adapters.ocpp.v201.status import EvseStatus
 from gateway.core.model import CableState, ComponentState, Phases
 from tests.ocpp201_helpers import V201, SimulatedStation, sampled
-from tests.ocpp_helpers import connected_charge_point, ocpp_charger, ocpp_config, wait_until
+from tests.ocpp_helpers import (
+    FakeClock,
+    connected_charge_point,
+    ocpp_charger,
+    ocpp_config,
+    wait_until,
+)
 
 PASSWORD = "sixteen-chars-or-more"
 
@@ -187,3 +193,20 @@ def test_evse_status_translation() -> None:
     assert status.connector_status(1, "Occupied") == "Preparing"  # a fault ends the state
     assert status.connector_status(1, "Bogus") == "Bogus"  # unknown passes through
     assert status.connector_status(1, 7) == 7
+
+
+async def test_offered_current_in_a_transaction_event_is_checked_against_the_limit() -> None:
+    clock = FakeClock()
+    async with (
+        OcppCentralSystem(ocpp_config(), [ocpp_charger()], probe_interval=None, clock=clock) as cs,
+        connected_charge_point(cs.port, cls=SimulatedStation, subprotocols=V201) as station,
+    ):
+        charger = cs.charger("bay-1")
+        await station.boot()
+        await station.transaction_event("Started", charging_state="Charging")
+        assert await charger.set_current_limit(10.0) == 10.0
+        clock.advance(11.0)  # past the grace of two sample intervals
+        await station.transaction_event("Updated", meter=sampled(current=(16.0,), offered=16.0))
+        assert charger.error is not None and "offers 16 A" in charger.error
+        await station.transaction_event("Updated", meter=sampled(current=(10.0,), offered=10.0))
+        assert charger.error is None
