@@ -45,17 +45,22 @@ async def refused(port: int, path: str, password: str | None = None, user: str =
 
 
 async def test_every_refusal_looks_the_same(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()  # each refusal a log interval apart, so each is logged
     config = ocpp_config(basic_auth={"CP-1": PASSWORD}, allow_unauthenticated=False)
     chargers = [ocpp_charger(), ocpp_charger("bay-2", "CP-2")]
-    async with OcppCentralSystem(config, chargers) as central:
-        answers = [
-            await refused(central.port, "/CP-999"),  # unknown id
-            await refused(central.port, "/CP-999", PASSWORD, user="CP-999"),
-            await refused(central.port, "/CP-1"),  # no credentials
-            await refused(central.port, "/CP-1", "wrong-password"),
-            await refused(central.port, "/CP-1", PASSWORD, user="CP-2"),  # another user
-            await refused(central.port, "/CP-2"),  # no password and not allowed
-        ]
+    attempts = [
+        ("/CP-999", None, "CP-1"),  # unknown id
+        ("/CP-999", PASSWORD, "CP-999"),
+        ("/CP-1", None, "CP-1"),  # no credentials
+        ("/CP-1", "wrong-password", "CP-1"),
+        ("/CP-1", PASSWORD, "CP-2"),  # another user
+        ("/CP-2", None, "CP-1"),  # no password and not allowed
+    ]
+    async with OcppCentralSystem(config, chargers, clock=clock) as central:
+        answers = []
+        for path, password, user in attempts:
+            answers.append(await refused(central.port, path, password, user))
+            clock.advance(10.0)
         async with connected_charge_point(central.port, password=PASSWORD) as cp:
             assert (await cp.boot()).status == "Accepted"
     assert {(a.status_code, bytes(a.body)) for a in answers} == {
@@ -68,6 +73,7 @@ async def test_every_refusal_looks_the_same(caplog: pytest.LogCaptureFixture) ->
     assert any("unknown charge point id" in r for r in reasons)
     assert any("wrong credentials" in r for r in reasons)
     assert any("not in [ocpp] allow_unauthenticated" in r for r in reasons)
+    assert len(reasons) == len(attempts)
 
 
 async def test_the_id_is_matched_on_the_raw_path() -> None:
@@ -235,3 +241,17 @@ def test_check_config_warns_about_unauthenticated_charge_points(
     err = capsys.readouterr().err
     assert "ev-gateway: warning: OCPP charge point CP-1 may connect without authentication" in err
     assert err.count("\n") == 1
+
+
+async def test_refusals_are_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    config = ocpp_config(allow_unauthenticated=False)
+    async with OcppCentralSystem(config, [ocpp_charger()], clock=clock) as central:
+        for _ in range(5):
+            await refused(central.port, "/CP-1")
+        clock.advance(10.0)
+        await refused(central.port, "/nobody")
+    lines = [r.message for r in caplog.records if "refused OCPP connection" in r.message]
+    assert len(lines) == 2
+    assert "'/CP-1'" in lines[0] and "more refused" not in lines[0]
+    assert "'/nobody'" in lines[1] and "(and 4 more refused since the last such line)" in lines[1]

@@ -54,6 +54,9 @@ SESSION_CLASSES: dict[Subprotocol, type[SessionBase]] = {OCPP201: V201Session, O
 CLOSE_TIMEOUT = 2.0
 """Seconds to wait for a charge point to finish the closing handshake."""
 
+REFUSAL_LOG_INTERVAL = 10.0
+"""At most one refused-connection warning per this many seconds; the rest are counted."""
+
 
 class OcppCentralSystem:
     """The OCPP server and the `OcppCharger` adapters of the configured charge points.
@@ -96,6 +99,9 @@ class OcppCentralSystem:
         )
         self._server: Server | None = None
         self._closing = False
+        self._clock = clock
+        self._refusal_logged_at: float | None = None
+        self._refusals_unlogged = 0
 
     @property
     def port(self) -> int:
@@ -192,15 +198,25 @@ class OcppCentralSystem:
         )
         if refusal is None:
             return None
-        LOG.warning(
-            "refused OCPP connection to %r from %s: %s",
-            request.path[:80],
-            _peer(connection),
-            refusal.reason if charge_point_id else "the path is not /<charge_point_id>",
-        )
+        reason = refusal.reason if charge_point_id else "the path is not /<charge_point_id>"
+        self._log_refusal(f"refused OCPP connection to {request.path[:80]!r} from "
+                          f"{_peer(connection)}: {reason}")  # fmt: skip
         response = connection.respond(HTTPStatus.UNAUTHORIZED, REFUSAL_BODY)
         response.headers["WWW-Authenticate"] = build_www_authenticate_basic("ev-gateway")
         return response
+
+    def _log_refusal(self, line: str) -> None:
+        """One warning per REFUSAL_LOG_INTERVAL; a flood of attempts is counted instead."""
+        now = self._clock.monotonic()
+        last = self._refusal_logged_at
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL:
+            self._refusals_unlogged += 1
+            return
+        if self._refusals_unlogged:
+            line += f" (and {self._refusals_unlogged} more refused since the last such line)"
+        LOG.warning("%s", line)
+        self._refusal_logged_at = now
+        self._refusals_unlogged = 0
 
     async def _handle_connection(self, connection: ServerConnection) -> None:
         """Run one charge point's session until its connection ends."""
