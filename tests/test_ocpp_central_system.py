@@ -20,7 +20,13 @@ import websockets
 from gateway.adapters.base import Charger, ChargerUnreachable
 from gateway.adapters.ocpp import OcppCentralSystem
 from gateway.core.model import CableState, ComponentState, Phases
-from tests.ocpp_helpers import connected_charge_point, ocpp_charger, ocpp_config, wait_until
+from tests.ocpp_helpers import (
+    FakeClock,
+    connected_charge_point,
+    ocpp_charger,
+    ocpp_config,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -254,14 +260,27 @@ async def test_transactions_authorize_and_data_transfer() -> None:
 
 
 async def test_silent_charge_point_is_probed_and_stays_fresh() -> None:
-    async with OcppCentralSystem(ocpp_config(), [ocpp_charger()], probe_interval=0.2) as central:
+    clock = FakeClock()
+    central = OcppCentralSystem(ocpp_config(), [ocpp_charger()], probe_interval=5.0, clock=clock)
+    async with central:
         charger = central.charger("bay-1")
         async with connected_charge_point(central.port) as cp:
             await cp.boot()
             await cp.status("Available")
-            await wait_until(lambda: "Heartbeat" in cp.triggers(), timeout=2.0)
-            sample = await charger.read()
-            assert time.time() - sample.timestamp < 0.5
+            await wait_until(lambda: "MeterValues" in cp.triggers())
+            await cp.heartbeat()  # a round trip: every earlier answer has arrived too
+            clock.advance(4.0)
+            await asyncio.sleep(0.05)
+            assert "Heartbeat" not in cp.triggers()  # not silent for 5 s yet
+            before = (await charger.read()).timestamp
+            clock.advance(1.0)
+            await wait_until(lambda: "Heartbeat" in cp.triggers())
+            # The probe's answer is a frame: the sample is fresher than before.
+            for _ in range(200):
+                if (await charger.read()).timestamp > before:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await charger.read()).timestamp > before
 
 
 async def test_sloppy_status_notification_is_understood(central: OcppCentralSystem) -> None:
