@@ -315,7 +315,7 @@ class OcppCharger:
 
     async def _refresh(self, session: SessionBase) -> None:
         """Rewrite the limit every third of its validity, so it never lapses while we run."""
-        period = self._ocpp.limit_validity / 3
+        period = self._ocpp.limit_validity / REFRESH_FRACTION
         while True:
             since = self._limits.accepted_at
             now = self._clock.monotonic()
