@@ -255,3 +255,26 @@ async def test_refusals_are_logged_once_per_interval(caplog: pytest.LogCaptureFi
     assert len(lines) == 2
     assert "'/CP-1'" in lines[0] and "more refused" not in lines[0]
     assert "'/nobody'" in lines[1] and "(and 4 more refused since the last such line)" in lines[1]
+
+
+async def test_answers_to_nothing_never_reach_the_library(caplog: pytest.LogCaptureFixture) -> None:
+    config = ocpp_config(response_timeout=5.0, message_burst=3000, max_message_rate=1000.0)
+    async with (
+        OcppCentralSystem(config, [ocpp_charger()]) as central,
+        raw_connection(central.port, "ocpp1.6") as connection,
+    ):
+        await connection.send('[2, "hb", "Heartbeat", {}]')
+        # The resync's first CALL (the fail-safe profile) is now outstanding: flood it
+        # with answers to other ids, then answer it for real.
+        call = []
+        while not call or call[0] != 2:
+            call = json.loads(await asyncio.wait_for(connection.recv(), 5))
+        for index in range(1500):
+            await connection.send(f'[3, "stray-{index}", {{"status": "Accepted"}}]')
+        await connection.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+        following = json.loads(await asyncio.wait_for(connection.recv(), 5))
+        assert following[0] == 2 and following[1] != call[1]  # the next CALL went out
+        heartbeat = await exchange(connection, '[2, "hb2", "Heartbeat", {}]')
+        assert heartbeat[:2] == [3, "hb2"]
+    no_tracebacks(caplog)
+    assert any("1500 on this connection" in r.message for r in caplog.records)

@@ -10,8 +10,9 @@ connection. Here each frame is checked first (pure code, no I/O):
   2.0.1 answers `RpcFrameworkError`, or `MessageTypeNotSupported` for a message type
   it does not know. The message id is the frame's own when it can be read, else
   "-1" (the id OCPP-J 2.0.1 uses for a message whose id cannot be read).
-- A CALLRESULT or CALLERROR while the gateway awaits no answer is dropped: the
-  library would queue it and hand it to the next CALL.
+- A CALLRESULT or CALLERROR that does not answer the CALL the gateway awaits is
+  dropped (the session compares `message_id`): the library would queue it for the
+  next CALL, or skip it by recursing once per stray answer.
 
 `RateLimiter` is a token bucket on the injected monotonic clock: a connection may
 send `burst` frames at once and `rate` per second on average.
@@ -48,6 +49,7 @@ class FrameCheck:
     kind: FrameKind
     problem: str | None = None
     reply: str | None = None
+    message_id: str | None = None
 
 
 def nesting_depth_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
@@ -110,8 +112,8 @@ def check_frame(raw: str | bytes, version: str) -> FrameCheck:
     if not shape_ok:
         return _bad(version, message_id, f"a message of type {message_type} has the wrong shape")
     if message_type == CALL:
-        return FrameCheck(FrameKind.CALL)
-    return FrameCheck(FrameKind.RESPONSE)
+        return FrameCheck(FrameKind.CALL, message_id=message_id)
+    return FrameCheck(FrameKind.RESPONSE, message_id=message_id)
 
 
 def _bad(version: str, message_id: str, problem: str, *, unknown_type: bool = False) -> FrameCheck:

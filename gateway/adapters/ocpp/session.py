@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
@@ -147,6 +148,10 @@ class SessionBase:
             context.max_message_rate, context.message_burst, context.clock.monotonic()
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._awaited_id: str | None = None
+        # The library makes each CALL's id with this (meant to be replaceable); the
+        # session remembers it, so that only the answer to it reaches the library.
+        self._unique_id_generator = self._new_call_id
         self.probing = False
         """Set by the host once it runs a liveness probe on this connection."""
         self.limit_state: dict[Any, Any] = {}
@@ -170,8 +175,10 @@ class SessionBase:
             assert check.reply is not None
             await self.connection.send(check.reply)
             return
-        if check.kind is FrameKind.RESPONSE and not self._call_lock.locked():
-            self._bad_frame("an answer while no request is outstanding (dropped)")
+        if check.kind is FrameKind.RESPONSE and (
+            not self._call_lock.locked() or check.message_id != self._awaited_id
+        ):
+            self._bad_frame("an answer to no outstanding request (dropped)")
             return
         self.host.pdu_received(self)
         first = self._frames == 0
@@ -181,6 +188,10 @@ class SessionBase:
         if first or self._booted:
             self._booted = False
             self.host.resync_requested(self)
+
+    def _new_call_id(self) -> str:
+        self._awaited_id = str(uuid.uuid4())
+        return self._awaited_id
 
     def _bad_frame(self, problem: str) -> None:
         """Log the first bad frame of a connection, then every 100th, with a count."""
