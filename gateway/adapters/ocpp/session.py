@@ -19,8 +19,8 @@ only operations the adapter needs.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
@@ -149,9 +149,7 @@ class SessionBase:
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._awaited_id: str | None = None
-        # The library makes each CALL's id with this (meant to be replaceable); the
-        # session remembers it, so that only the answer to it reaches the library.
-        self._unique_id_generator = self._new_call_id
+        """The id of the CALL in flight: only the answer to it reaches the library."""
         self.probing = False
         """Set by the host once it runs a liveness probe on this connection."""
         self.limit_state: dict[Any, Any] = {}
@@ -189,9 +187,15 @@ class SessionBase:
             self._booted = False
             self.host.resync_requested(self)
 
-    def _new_call_id(self) -> str:
-        self._awaited_id = str(uuid.uuid4())
-        return self._awaited_id
+    async def _send(self, message: str) -> None:
+        """The library sends every frame through here; a CALL's id is remembered.
+
+        The library sends a CALL only while it holds its call lock, so the id is that
+        of the one CALL in flight until the lock is released.
+        """
+        if message.startswith("[2,"):
+            self._awaited_id = json.loads(message)[1]
+        await super()._send(message)  # type: ignore[misc]
 
     def _bad_frame(self, problem: str) -> None:
         """Log the first bad frame of a connection, then every 100th, with a count."""
