@@ -196,13 +196,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         config = load_config(_config_path(args))
         print(json.dumps(redacted(config), indent=2))
+        from gateway.adapters.ocpp.handshake import security_warnings
+
+        for warning in security_warnings(config.ocpp, config.chargers):
+            print(f"ev-gateway: warning: {warning}", file=sys.stderr)
         return 0
     if args.command == "profiles":
         from gateway.adapters.modbus.profile import available_profiles
 
         for profile in available_profiles():
             print(f"{profile.name}\t{profile.vendor} {profile.model}\t{profile.protocol}")
-        print("ocpp\tany OCPP 1.6J charge point\tocpp-1.6j")
+        print("ocpp\tany OCPP 1.6J or 2.0.1 charge point\tocpp-1.6j, ocpp-2.0.1")
         return 0
     if args.command == "run":
         from gateway.daemon import run_gateway

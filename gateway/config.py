@@ -181,8 +181,9 @@ class ChargerConfig(_Section):
     poll_interval: float = Field(1.0, gt=0, le=3600)
     timeout: float = Field(1.0, gt=0, le=60)
     max_current: float = Field(16.0, gt=0, le=80)
-    # A the charger falls back to when the gateway goes silent (0 or 6-80), written where
-    # the profile marks that register writable (modbus only)
+    # A the charger falls back to when the gateway goes silent (0 or 6-80): modbus writes it
+    # where the profile marks that register writable; ocpp installs it as the fail-safe
+    # charging profile under every limit (None there means 0 A)
     safe_current: float | None = Field(None, ge=0, le=80)
     phases: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1, max_length=3)
     ev_phases: Literal[1, 2, 3] | None = None
@@ -232,6 +233,14 @@ class OcppConfig(_Section):
     meter_value_interval: int = Field(10, ge=1, le=3600)
     response_timeout: float = Field(10.0, gt=0, le=120)
     authorize_id_tags: list[str] | None = None
+    # Charge points that may connect without Basic auth: true (all), false, or a list of ids
+    allow_unauthenticated: bool | list[ChargePointId] = False
+    max_message_rate: float = Field(50.0, gt=0, le=10000)  # frames/s per connection, averaged
+    message_burst: int = Field(200, ge=1, le=100000)  # frames a connection may send at once
+    max_frame_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
+    # s a limit stays in force on a charge point that hears nothing more from the gateway;
+    # refreshed every third of it
+    limit_validity: float = Field(180.0, ge=30, le=86400)
 
     @model_validator(mode="before")
     @classmethod

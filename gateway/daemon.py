@@ -91,7 +91,7 @@ class Gateway:
                     list(self.config.chargers),
                     self.config.distribution.nominal_voltage,
                     probe_interval=self.config.power.max_data_age / 2,
-                    clock=self.clock.now,
+                    clock=self.clock,
                 )
                 await stack.enter_async_context(central)
                 self.ocpp = central

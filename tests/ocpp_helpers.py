@@ -5,14 +5,17 @@ point sends (boot, status, meter values in W or kW, transactions) and answers wh
 central system asks (SetChargingProfile, ChangeConfiguration, TriggerMessage,
 ClearChargingProfile), recording every request so tests can assert on it. Quirks are
 switches: per-purpose answers to SetChargingProfile (Accepted, Rejected,
-NotSupported, or "CALLERROR"), measurands it refuses, and `silent` (it stops
-answering anything, with the socket still open).
+NotSupported, or "CALLERROR"), answers to other actions (`answers`), measurands it
+refuses, actions it never answers (`ignored`), and `silent` (it stops answering
+anything, with the socket still open). `FakeClock` is the gateway's clock in tests
+that check its timing without sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -36,6 +39,7 @@ def ocpp_config(**overrides: Any) -> OcppConfig:
         "port": 0,
         "response_timeout": 0.5,
         "meter_value_interval": 5,
+        "allow_unauthenticated": True,
     }
     values.update(overrides)
     return OcppConfig(**values)
@@ -56,6 +60,45 @@ def ocpp_charger(
     return ChargerConfig(**values)
 
 
+class FakeClock:
+    """The gateway's clock under test control: `advance()` moves time and wakes sleepers
+    at once (synchronously; the OCPP tests then wait for the frames that follow)."""
+
+    def __init__(self) -> None:
+        self._now = 1000.0
+        self._wall_offset = time.time() - self._now
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self.slept: list[float] = []
+        """Every sleep asked for, in order."""
+
+    def now(self) -> float:
+        return self._now
+
+    def wall(self) -> float:
+        return self._now + self._wall_offset
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + seconds, future))
+        await future
+
+    @property
+    def sleepers(self) -> int:
+        """How many tasks wait on this clock."""
+        return sum(1 for _, future in self._sleepers if not future.done())
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        for deadline, future in list(self._sleepers):
+            if deadline <= self._now and not future.done():
+                future.set_result(None)
+        self._sleepers = [(d, f) for d, f in self._sleepers if not f.done()]
+
+
 async def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
     """Poll `predicate` until it holds; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -65,30 +108,23 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> Non
         await asyncio.sleep(0.01)
 
 
-class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
-    """A scriptable charge point; see the module docstring."""
+class Recorder:
+    """What both simulators share: a record of requests and scripted quirks.
+
+    Mixed in before the library's ChargePoint class of either OCPP version.
+    """
 
     def __init__(self, charge_point_id: str, connection: Any, response_timeout: float) -> None:
-        super().__init__(charge_point_id, connection, response_timeout=response_timeout)
+        super().__init__(charge_point_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.profile_answers: dict[str, str] = dict(ALL_ACCEPTED)
-        self.rejected_measurands: set[str] = set()
-        self.configuration: dict[str, str] = {}
+        self.answers: dict[str, str] = {}
+        self.ignored: set[str] = set()
         self.silent = False
         self.connection = connection
-
-    # -- what it received -----------------------------------------------------------
 
     def received(self, action: str) -> list[dict[str, Any]]:
         """The payloads (snake_case) of every request of one action, oldest first."""
         return [payload for name, payload in self.requests if name == action]
-
-    def profiles(self) -> list[dict[str, Any]]:
-        """The charging profiles of every SetChargingProfile, with `connector_id` added."""
-        return [
-            {**payload["cs_charging_profiles"], "connector_id": payload["connector_id"]}
-            for payload in self.received("SetChargingProfile")
-        ]
 
     def triggers(self) -> list[str]:
         """The requested_message of every TriggerMessage."""
@@ -97,15 +133,45 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
     async def route_message(self, raw_msg: Any) -> None:
         if self.silent:
             return  # a hung charge point: the socket is open, nothing is answered
-        await super().route_message(raw_msg)
+        message = json.loads(raw_msg)
+        if message[0] == 2 and message[2] in self.ignored:
+            self.requests.append((f"{message[2]} (ignored)", {}))
+            return  # this action is never answered
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+    def _answer(self, action: str, default: str = "Accepted") -> str:
+        answer = self.answers.get(action, default)
+        if answer == "CALLERROR":
+            raise NotSupportedError(description=f"{action} is not supported")
+        return answer
+
+
+class SimulatedChargePoint(Recorder, ChargePoint):  # type: ignore[misc]
+    """A scriptable OCPP 1.6J charge point; see the module docstring."""
+
+    def __init__(self, charge_point_id: str, connection: Any, response_timeout: float) -> None:
+        super().__init__(charge_point_id, connection, response_timeout)
+        self.profile_answers: dict[str, str] = dict(ALL_ACCEPTED)
+        self.rejected_measurands: set[str] = set()
+        self.configuration: dict[str, str] = {}
+
+    def profiles(self) -> list[dict[str, Any]]:
+        """The charging profiles of every SetChargingProfile, with `connector_id` added."""
+        return [
+            {**payload["cs_charging_profiles"], "connector_id": payload["connector_id"]}
+            for payload in self.received("SetChargingProfile")
+        ]
 
     # -- what it answers ------------------------------------------------------------
 
     @on(Action.set_charging_profile)
     def on_set_charging_profile(self, **payload: Any) -> call_result.SetChargingProfile:
         self.requests.append(("SetChargingProfile", payload))
-        purpose = payload["cs_charging_profiles"]["charging_profile_purpose"]
+        profile = payload["cs_charging_profiles"]
+        purpose = profile["charging_profile_purpose"]
         answer = self.profile_answers.get(purpose, "Accepted")
+        if profile["stack_level"] > 0:
+            answer = self.answers.get("StackLevel1", answer)
         if answer == "CALLERROR":
             raise NotSupportedError(description="smart charging is not supported")
         return call_result.SetChargingProfile(status=answer)
@@ -116,13 +182,16 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         key, value = payload["key"], payload["value"]
         if key == "MeterValuesSampledData" and self.rejected_measurands & set(value.split(",")):
             return call_result.ChangeConfiguration(status="Rejected")
+        answer = self._answer("ChangeConfiguration")
+        if answer != "Accepted":
+            return call_result.ChangeConfiguration(status=answer)
         self.configuration[key] = value
         return call_result.ChangeConfiguration(status="Accepted")
 
     @on(Action.trigger_message)
     def on_trigger_message(self, **payload: Any) -> call_result.TriggerMessage:
         self.requests.append(("TriggerMessage", payload))
-        return call_result.TriggerMessage(status="Accepted")
+        return call_result.TriggerMessage(status=self._answer("TriggerMessage"))
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(self, **payload: Any) -> call_result.ClearChargingProfile:
@@ -156,6 +225,7 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         energy: float | None = None,
         energy_unit: str = "Wh",
         transaction_id: int | None = None,
+        offered: float | None = None,
     ) -> Any:
         """One MeterValues with the given quantities, values as strings like real CPs."""
         sampled: list[dict[str, Any]] = []
@@ -167,6 +237,8 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
             sampled.append(_sv(volts, "Voltage", "V", phase))
         if energy is not None:
             sampled.append(_sv(energy, "Energy.Active.Import.Register", energy_unit))
+        if offered is not None:
+            sampled.append(_sv(offered, "Current.Offered", "A"))
         return await self.raw_meter_values(sampled, connector_id, transaction_id)
 
     async def raw_meter_values(
@@ -213,19 +285,25 @@ async def connected_charge_point(
     response_timeout: float = 2.0,
     scheme: str = "ws",
     ssl: Any = None,
-) -> AsyncIterator[SimulatedChargePoint]:
-    """Connect a simulated charge point to ws://127.0.0.1:port/<id> and run it."""
+    cls: Any = None,
+    path: str | None = None,
+) -> AsyncIterator[Any]:
+    """Connect a simulated charge point to ws://127.0.0.1:port/<id> and run it.
+
+    `cls` is the simulator class (default `SimulatedChargePoint`); `path` replaces
+    `/<id>` in the URL as given.
+    """
     headers = None
     if password is not None:
         headers = {"Authorization": build_authorization_basic(user or charge_point_id, password)}
     async with websockets.connect(
-        f"{scheme}://127.0.0.1:{port}/{charge_point_id}",
+        f"{scheme}://127.0.0.1:{port}{path or '/' + charge_point_id}",
         subprotocols=[websockets.Subprotocol(s) for s in subprotocols],
         additional_headers=headers,
         ssl=ssl,
         open_timeout=5,
     ) as connection:
-        charge_point = SimulatedChargePoint(charge_point_id, connection, response_timeout)
+        charge_point = (cls or SimulatedChargePoint)(charge_point_id, connection, response_timeout)
         runner = asyncio.create_task(charge_point.start())
         try:
             yield charge_point

@@ -1,7 +1,8 @@
 """The OCPP central system over real websockets with a real `ocpp` client.
 
-Handshake checks (ids, subprotocol, basic auth, TLS), samples assembled from what a
-charge point sends, transactions, and connection replacement.
+Handshake checks (subprotocol, basic auth, TLS), samples assembled from what a charge
+point sends, transactions, and connection replacement. Refusals and hostile frames
+are in test_ocpp_security.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import websockets
 from gateway.adapters.base import Charger, ChargerUnreachable
 from gateway.adapters.ocpp import OcppCentralSystem
 from gateway.core.model import CableState, ComponentState, Phases
-from tests.ocpp_helpers import connected_charge_point, ocpp_charger, ocpp_config, wait_until
+from tests.ocpp_helpers import (
+    FakeClock,
+    connected_charge_point,
+    ocpp_charger,
+    ocpp_config,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -37,7 +44,7 @@ async def test_boot_status_and_meter_values_make_a_sample() -> None:
             boot = await cp.boot()
             assert (boot.status, boot.interval) == ("Accepted", 60)
             await cp.status("Charging")
-            before = time.monotonic()
+            before = time.monotonic()  # samples are stamped on the monotonic clock
             await cp.meter_values(
                 power=11000.0,
                 current=(16.0, 15.9, 16.1),
@@ -110,15 +117,7 @@ async def test_read_before_any_data_raises_unreachable() -> None:
             await charger.read()
 
 
-async def test_unknown_charge_point_is_refused_with_404() -> None:
-    async with OcppCentralSystem(ocpp_config(), [ocpp_charger()]) as central:
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            async with connected_charge_point(central.port, "CP-999"):
-                pass
-    assert refused.value.response.status_code == 404
-
-
-async def test_client_without_ocpp16_is_closed() -> None:
+async def test_client_without_an_ocpp_subprotocol_is_closed() -> None:
     async with OcppCentralSystem(ocpp_config(), [ocpp_charger()]) as central:
         async with websockets.connect(
             f"ws://127.0.0.1:{central.port}/CP-1", subprotocols=[websockets.Subprotocol("ocpp2.0")]
@@ -132,7 +131,9 @@ async def test_client_without_ocpp16_is_closed() -> None:
 
 
 async def test_basic_auth_per_charge_point() -> None:
-    config = ocpp_config(basic_auth={"CP-1": "correct-horse-battery"})
+    config = ocpp_config(
+        basic_auth={"CP-1": "correct-horse-battery"}, allow_unauthenticated=["CP-2"]
+    )
     chargers = [ocpp_charger(), ocpp_charger("bay-2", "CP-2")]
     async with OcppCentralSystem(config, chargers) as central:
         for password, user in (
@@ -162,20 +163,35 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_tls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1"])
+async def test_tls_with_basic_auth_is_security_profile_2(tmp_path: Path, version: str) -> None:
+    from tests.ocpp201_helpers import SimulatedStation
+
     try:
         cert, key = _self_signed(tmp_path)
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"openssl cannot make a test certificate: {exc}")
-    config = ocpp_config(cert_file=cert, key_file=key, basic_auth={"CP-1": "s3cret-s3cret"})
+    config = ocpp_config(
+        cert_file=cert,
+        key_file=key,
+        basic_auth={"CP-1": "s3cret-s3cret"},
+        allow_unauthenticated=False,
+    )
     client_tls = ssl.create_default_context(cafile=str(cert))
-    async with (
-        OcppCentralSystem(config, [ocpp_charger()]) as central,
-        connected_charge_point(
-            central.port, password="s3cret-s3cret", scheme="wss", ssl=client_tls
-        ) as cp,
-    ):
-        assert (await cp.boot()).status == "Accepted"
+    simulator = SimulatedStation if version == "ocpp2.0.1" else None
+    async with OcppCentralSystem(config, [ocpp_charger()]) as central:
+        async with connected_charge_point(
+            central.port, password="s3cret-s3cret", scheme="wss", ssl=client_tls,
+            cls=simulator, subprotocols=(version,),
+        ) as cp:  # fmt: skip
+            assert (await cp.boot()).status == "Accepted"
+            assert cp.connection.subprotocol == version
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with connected_charge_point(
+                central.port, scheme="wss", ssl=client_tls, cls=simulator, subprotocols=(version,)
+            ):
+                pass
+        assert refused.value.response.status_code == 401
 
 
 async def test_half_configured_tls_is_refused(tmp_path: Path) -> None:
@@ -244,14 +260,27 @@ async def test_transactions_authorize_and_data_transfer() -> None:
 
 
 async def test_silent_charge_point_is_probed_and_stays_fresh() -> None:
-    async with OcppCentralSystem(ocpp_config(), [ocpp_charger()], probe_interval=0.2) as central:
+    clock = FakeClock()
+    central = OcppCentralSystem(ocpp_config(), [ocpp_charger()], probe_interval=5.0, clock=clock)
+    async with central:
         charger = central.charger("bay-1")
         async with connected_charge_point(central.port) as cp:
             await cp.boot()
             await cp.status("Available")
-            await wait_until(lambda: "Heartbeat" in cp.triggers(), timeout=2.0)
-            sample = await charger.read()
-            assert time.monotonic() - sample.timestamp < 0.5
+            await wait_until(lambda: "MeterValues" in cp.triggers())
+            await cp.heartbeat()  # a round trip: every earlier answer has arrived too
+            clock.advance(4.0)
+            await asyncio.sleep(0.05)
+            assert "Heartbeat" not in cp.triggers()  # not silent for 5 s yet
+            before = (await charger.read()).timestamp
+            clock.advance(1.0)
+            await wait_until(lambda: "Heartbeat" in cp.triggers())
+            # The probe's answer is a frame: the sample is fresher than before.
+            for _ in range(200):
+                if (await charger.read()).timestamp > before:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await charger.read()).timestamp > before
 
 
 async def test_sloppy_status_notification_is_understood(central: OcppCentralSystem) -> None:

@@ -1,9 +1,8 @@
-"""Pure parts of the OCPP adapter: meter values, status table, limits, reported state."""
+"""Pure parts of the OCPP adapter: meter values, status table, reported state."""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,19 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.adapters.ocpp.meter_values import MeterReading, parse_meter_values
-from gateway.adapters.ocpp.profiles import (
-    ProfilePurpose,
-    profile_target,
-    round_limit,
-    set_charging_profile,
-)
-from gateway.adapters.ocpp.session import TransactionRegistry
 from gateway.adapters.ocpp.state import ReportedState
 from gateway.adapters.ocpp.status_map import (
     STATUS_TABLE,
     connector_state,
     main_controller_override,
 )
+from gateway.adapters.ocpp.transactions import TransactionRegistry
 from gateway.core.model import CableState, ComponentState, Phases
 
 
@@ -245,58 +238,28 @@ def test_main_controller_override() -> None:
     assert main_controller_override("Finishing") is None
 
 
-# -- limits -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("amps", "expected"),
-    [
-        (13.37, 13.3),
-        (13.3, 13.3),
-        (12.3, 12.3),
-        (6.0, 6.0),
-        (6.09, 6.0),
-        (5.99, 0.0),
-        (4.0, 0.0),
-        (0.0, 0.0),
-        (-3.0, 0.0),
-        (40.0, 16.0),
-        (16.05, 16.0),
-    ],
-)
-def test_round_limit(amps: float, expected: float) -> None:
-    assert round_limit(amps, max_current=16.0) == expected
-
-
-def test_round_limit_refuses_nan() -> None:
-    with pytest.raises(ValueError, match="NaN"):
-        round_limit(float("nan"), 16.0)
-
-
-@given(st.floats(min_value=6.0, max_value=32.0))
-def test_round_limit_is_a_tenth_at_most_below(amps: float) -> None:
-    limit = round_limit(amps, max_current=32.0)
-    assert limit <= amps
-    assert amps - limit < 0.1 + 1e-9
-    assert abs(limit * 10 - round(limit * 10)) < 1e-9
-
-
-def test_profile_shape() -> None:
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    request = set_charging_profile(profile_target(ProfilePurpose.TX_DEFAULT, 2), 13.3, 1, now)
-    assert request.connector_id == 2
-    profile = request.cs_charging_profiles
-    assert profile.charging_profile_purpose == "TxDefaultProfile"
-    assert profile.charging_profile_kind == "Absolute"
-    assert profile.stack_level == 0
-    schedule = profile.charging_schedule
-    assert schedule.charging_rate_unit == "A"
-    assert schedule.start_schedule == "2026-01-01T11:59:00Z"
-    period = schedule.charging_schedule_period[0]
-    assert (period.start_period, period.limit, period.number_phases) == (0, 13.3, 1)
-    cp_max = profile_target(ProfilePurpose.CHARGE_POINT_MAX, 2)
-    assert cp_max.connector_id == 0
-    assert cp_max.profile_id != profile.charging_profile_id
+def test_two_point_zero_meter_values_use_unit_of_measure() -> None:
+    result = parse_meter_values(
+        [
+            entry(
+                {"value": 7.4, "measurand": "Power.Active.Import",
+                 "unit_of_measure": {"unit": "W", "multiplier": 3}},
+                {"value": 16, "measurand": "Current.Import", "phase": "L1"},
+                {"value": 12.5, "measurand": "Energy.Active.Import.Register",
+                 "unit_of_measure": {"unit": "kWh"}},
+                {"value": 16, "measurand": "Current.Offered", "phase": "L1"},
+                {"value": 15, "measurand": "Current.Offered", "phase": "L2"},
+                {"value": 1, "measurand": "Power.Active.Import",
+                 "unit_of_measure": {"unit": "W", "multiplier": "x"}},
+            )
+        ]
+    )  # fmt: skip
+    reading = result.reading
+    assert reading.power == pytest.approx(7400.0)
+    assert reading.current == (16.0, None, None)
+    assert reading.energy == pytest.approx(12500.0)
+    assert reading.current_offered == 16.0
+    assert len(result.problems) == 1 and "not supported" in result.problems[0]
 
 
 # -- reported state ---------------------------------------------------------------------

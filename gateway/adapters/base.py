@@ -71,6 +71,17 @@ class KeepsAlive(Protocol):
 
 
 @runtime_checkable
+class ReportsError(Protocol):
+    """An adapter that can see a fault while reads still work (e.g. a charge point
+    offering more current than the limit it accepted)."""
+
+    @property
+    def error(self) -> str | None:
+        """The fault, in words; None while there is none."""
+        ...
+
+
+@runtime_checkable
 class HasDeadlines(Protocol):
     """An adapter that knows how long its multi-request operations may take in all."""
 

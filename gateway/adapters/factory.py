@@ -67,7 +67,8 @@ def capabilities(config: ChargerConfig, gateway: GatewayConfig, adapter: Charger
             read_timeout=read_timeout,
             write_timeout=write_timeout,
         )
-    # OCPP: a write is a CALL answered within the central system's own timeout.
+    # OCPP: a write is a CALL answered within the central system's own timeout; the
+    # first on a connection may take two (the fail-safe profile, then the limit).
     return Capabilities(
         min_current=minimum,
         max_current=config.max_current,
@@ -77,7 +78,7 @@ def capabilities(config: ChargerConfig, gateway: GatewayConfig, adapter: Charger
         keepalive=None,
         phase_switching=False,
         read_timeout=read_timeout,
-        write_timeout=gateway.ocpp.response_timeout + 1.0,
+        write_timeout=2 * gateway.ocpp.response_timeout + 1.0,
     )
 
 

@@ -23,7 +23,13 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from gateway.adapters.base import Charger, ChargerError, ChargerUnreachable, KeepsAlive
+from gateway.adapters.base import (
+    Charger,
+    ChargerError,
+    ChargerUnreachable,
+    KeepsAlive,
+    ReportsError,
+)
 from gateway.chargers.capabilities import Capabilities
 from gateway.clock import Clock
 from gateway.config import ChargerConfig
@@ -157,7 +163,7 @@ class ChargerRuntime:
         self._down_since = None
         self._unreachable = False
         self.failures = 0
-        self.last_error = None
+        self.last_error = self.adapter.error if isinstance(self.adapter, ReportsError) else None
         self.latest = sample
         return True
 

@@ -1,54 +1,61 @@
-"""`OcppCentralSystem`: the gateway's OCPP 1.6J server that charge points connect to.
+"""`OcppCentralSystem`: the gateway's OCPP server that charge points connect to.
 
-A charge point opens `ws[s]://host:port/<charge_point_id>` with the subprotocol
-`ocpp1.6`. The handshake is checked before any OCPP is spoken:
-- an identity that no `[[chargers]]` entry claims gets HTTP 404 (OCPP-J §3.1);
-- a charge point with a `basic_auth` password (security profile 1) must send HTTP
-  Basic credentials with its identity as the user name, else HTTP 401;
-- a client that does not offer `ocpp1.6` completes the handshake without a
-  subprotocol and is closed at once, as OCPP-J §3.1.2 prescribes.
-TLS is on when both `cert_file` and `key_file` are set (security profile 2).
+A charge point opens `ws[s]://host:port/<charge_point_id>` and offers the subprotocols
+it speaks; the gateway picks OCPP 2.0.1 (`ocpp2.0.1`) or 1.6J (`ocpp1.6`), in the charge
+point's order of preference, and runs the matching session class. The handshake is
+checked before any OCPP is spoken (`handshake`): the identity must be configured and
+authenticated (HTTP Basic auth, security profile 1; with `cert_file`/`key_file` the
+server speaks TLS, security profile 2), else HTTP 401 with the same body whatever the
+reason. A client that offers neither subprotocol completes the handshake without one
+and is closed at once, as OCPP-J prescribes.
 
-Each connection gets its own `ChargePointSession` (and so its own CALL lock and
-timeout): a dead charge point never delays another. A known identity that connects
-again replaces its old connection.
+Each connection gets its own session (and so its own CALL lock, timeout and message
+rate limit): a dead or flooding charge point never delays another. Frames are at most
+`max_frame_bytes` (a larger one closes the connection with 1009). A known identity
+that connects again replaces its old connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import ssl
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from http import HTTPStatus
 from types import TracebackType
-from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed, InvalidHeader
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
-from websockets.headers import build_www_authenticate_basic, parse_authorization_basic
+from websockets.headers import build_www_authenticate_basic
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from gateway.adapters.ocpp.charge_point import OcppCharger
-from gateway.adapters.ocpp.session import SessionContext
+from gateway.adapters.ocpp.clock import SYSTEM_CLOCK, Clock
+from gateway.adapters.ocpp.handshake import (
+    REFUSAL_BODY,
+    charge_point_id_from_path,
+    check_credentials,
+    security_warnings,
+)
+from gateway.adapters.ocpp.session import SessionBase, SessionContext
+from gateway.adapters.ocpp.v16 import V16Session
+from gateway.adapters.ocpp.v201 import V201Session
 from gateway.config import ChargerConfig, OcppConfig
 
 LOG = logging.getLogger(__name__)
 
 OCPP16 = Subprotocol("ocpp1.6")
+OCPP201 = Subprotocol("ocpp2.0.1")
+SESSION_CLASSES: dict[Subprotocol, type[SessionBase]] = {OCPP201: V201Session, OCPP16: V16Session}
+"""The session class for each subprotocol the central system speaks."""
+
 CLOSE_TIMEOUT = 2.0
 """Seconds to wait for a charge point to finish the closing handshake."""
 
-
-def charge_point_id_from_path(path: str) -> str:
-    """The charge point identity: the last segment of the URL path, percent-decoded."""
-    segment = urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]
-    return unquote(segment)
+REFUSAL_LOG_INTERVAL = 10.0
+"""At most one refused-connection warning per this many seconds; the rest are counted."""
 
 
 class OcppCentralSystem:
@@ -57,6 +64,7 @@ class OcppCentralSystem:
     `chargers` may be the whole `[[chargers]]` list: entries with another adapter are
     ignored. `probe_interval` is how long a charge point may stay silent before it is
     asked for a Heartbeat; keep it below `power.max_data_age` (None turns it off).
+    `clock` drives every timing decision (tests inject a fake one).
     """
 
     def __init__(
@@ -65,14 +73,13 @@ class OcppCentralSystem:
         chargers: list[ChargerConfig],
         nominal_voltage: float = 230.0,
         probe_interval: float | None = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._config = config
+        self._charger_configs = [c for c in chargers if c.adapter == "ocpp"]
         self._by_charge_point: dict[str, OcppCharger] = {}
         self._by_id: dict[str, OcppCharger] = {}
-        for charger_config in chargers:
-            if charger_config.adapter != "ocpp":
-                continue
+        for charger_config in self._charger_configs:
             charger = OcppCharger(charger_config, config, nominal_voltage, probe_interval, clock)
             if charger.charge_point_id in self._by_charge_point:
                 raise ValueError(
@@ -86,8 +93,15 @@ class OcppCentralSystem:
             heartbeat_interval=config.heartbeat_interval,
             response_timeout=config.response_timeout,
             authorize_id_tags=frozenset(tags) if tags is not None else None,
+            clock=clock,
+            max_message_rate=config.max_message_rate,
+            message_burst=config.message_burst,
         )
         self._server: Server | None = None
+        self._closing = False
+        self._clock = clock
+        self._refusal_logged_at: float | None = None
+        self._refusals_unlogged = 0
 
     @property
     def port(self) -> int:
@@ -117,20 +131,24 @@ class OcppCentralSystem:
         """Listen on `ocpp.host`:`ocpp.port`. Raises OSError when the port is taken."""
         if self._server is not None:
             return
+        for warning in security_warnings(self._config, self._charger_configs):
+            LOG.warning("%s", warning)
         tls = self._ssl_context()
+        self._closing = False
         self._server = await serve(
             self._handle_connection,
             self._config.host,
             self._config.port,
-            subprotocols=[OCPP16],
+            subprotocols=list(SESSION_CLASSES),
             select_subprotocol=_select_subprotocol,
             process_request=self._check_handshake,
             ssl=tls,
             close_timeout=CLOSE_TIMEOUT,
+            max_size=self._config.max_frame_bytes,
         )
         scheme = "wss" if tls is not None else "ws"
         LOG.info(
-            "OCPP central system listening on %s://%s:%d/<charge_point_id>",
+            "OCPP central system (1.6J, 2.0.1) listening on %s://%s:%d/<charge_point_id>",
             scheme,
             self._config.host,
             self.port,
@@ -138,6 +156,7 @@ class OcppCentralSystem:
 
     async def stop(self) -> None:
         """Close every connection and the listening socket; close the adapters."""
+        self._closing = True
         server, self._server = self._server, None
         # In parallel: each close may wait CLOSE_TIMEOUT for a charge point that hangs.
         await asyncio.gather(*(charger.close() for charger in self._by_id.values()))
@@ -164,57 +183,66 @@ class OcppCentralSystem:
         if cert is None or key is None:
             raise ValueError("ocpp.cert_file and ocpp.key_file must be given together for TLS")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert, key)
         return context
 
     def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Refuse unknown identities (404) and wrong or missing credentials (401)."""
+        """Refuse (401, one answer for every reason) all but known, authenticated ids."""
+        if self._closing:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "closing\n")
         charge_point_id = charge_point_id_from_path(request.path)
-        charger = self._by_charge_point.get(charge_point_id)
-        if charger is None:
-            LOG.warning(
-                "refused unknown charge point %r from %s", charge_point_id, _peer(connection)
-            )
-            return connection.respond(
-                HTTPStatus.NOT_FOUND, f"unknown charge point id {charge_point_id!r}\n"
-            )
-        if charger.closed:
-            return connection.respond(
-                HTTPStatus.SERVICE_UNAVAILABLE, "the central system is closing\n"
-            )
-        password = self._config.basic_auth.get(charge_point_id)
-        if password is not None and not _credentials_match(
-            request.headers, charge_point_id, password
-        ):
-            LOG.warning(
-                "refused charge point %r from %s: wrong or missing credentials",
-                charge_point_id,
-                _peer(connection),
-            )
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
-            response.headers["WWW-Authenticate"] = build_www_authenticate_basic("ev-gateway")
-            return response
-        return None
+        charger = self._by_charge_point.get(charge_point_id) if charge_point_id else None
+        refusal = check_credentials(
+            self._config, charger is not None, charge_point_id or "", request.headers
+        )
+        if refusal is None:
+            return None
+        reason = refusal.reason if charge_point_id else "the path is not /<charge_point_id>"
+        self._log_refusal(f"refused OCPP connection to {request.path[:80]!r} from "
+                          f"{_peer(connection)}: {reason}")  # fmt: skip
+        response = connection.respond(HTTPStatus.UNAUTHORIZED, REFUSAL_BODY)
+        response.headers["WWW-Authenticate"] = build_www_authenticate_basic("ev-gateway")
+        return response
+
+    def _log_refusal(self, line: str) -> None:
+        """One warning per REFUSAL_LOG_INTERVAL; a flood of attempts is counted instead."""
+        now = self._clock.now()
+        last = self._refusal_logged_at
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL:
+            self._refusals_unlogged += 1
+            return
+        if self._refusals_unlogged:
+            line += f" (and {self._refusals_unlogged} more refused since the last such line)"
+        LOG.warning("%s", line)
+        self._refusal_logged_at = now
+        self._refusals_unlogged = 0
 
     async def _handle_connection(self, connection: ServerConnection) -> None:
         """Run one charge point's session until its connection ends."""
         request = connection.request
         assert request is not None  # the handshake is complete here
-        charger = self._by_charge_point.get(charge_point_id_from_path(request.path))
+        charge_point_id = charge_point_id_from_path(request.path)
+        charger = self._by_charge_point.get(charge_point_id) if charge_point_id else None
         if charger is None or charger.closed:
             await connection.close(CloseCode.GOING_AWAY, "charge point unknown or closing")
             return
-        if connection.subprotocol != OCPP16:
+        subprotocol = connection.subprotocol
+        session_class = SESSION_CLASSES.get(subprotocol) if subprotocol else None
+        if session_class is None:
             LOG.warning(
-                "charge point %s from %s offered no ocpp1.6 subprotocol; closing",
+                "charge point %s from %s offered neither ocpp2.0.1 nor ocpp1.6; closing",
                 charger.charge_point_id,
                 _peer(connection),
             )
-            await connection.close(CloseCode.PROTOCOL_ERROR, "subprotocol ocpp1.6 required")
+            await connection.close(
+                CloseCode.PROTOCOL_ERROR, "subprotocol ocpp2.0.1 or ocpp1.6 required"
+            )
             return
-        session = charger.attach(connection, self._context)
+        session = session_class(charger.charge_point_id, connection, charger, self._context)
+        charger.attach(session)
         try:
-            await session.start()
+            await session.start()  # type: ignore[attr-defined]  # the library's receive loop
         except ConnectionClosed as exc:
             LOG.info("charge point %s: connection closed (%s)", charger.charge_point_id, exc)
         finally:
@@ -224,22 +252,11 @@ class OcppCentralSystem:
 def _select_subprotocol(
     connection: ServerConnection, subprotocols: Sequence[Subprotocol]
 ) -> Subprotocol | None:
-    """ocpp1.6 when offered; otherwise no subprotocol, and the handler closes."""
-    return OCPP16 if OCPP16 in subprotocols else None
-
-
-def _credentials_match(headers: Headers, user: str, password: str) -> bool:
-    """HTTP Basic credentials with the charge point id as user and its password."""
-    header = headers.get("Authorization")
-    if header is None:
-        return False
-    try:
-        given_user, given_password = parse_authorization_basic(header)
-    except InvalidHeader:
-        return False
-    user_ok = hmac.compare_digest(given_user.encode(), user.encode())
-    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
-    return user_ok and password_ok
+    """The first subprotocol the charge point offers that the gateway speaks, or none."""
+    for offered in subprotocols:
+        if offered in SESSION_CLASSES:
+            return offered
+    return None
 
 
 def _peer(connection: ServerConnection) -> str:

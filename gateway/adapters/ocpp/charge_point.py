@@ -1,20 +1,20 @@
-"""`OcppCharger`: the `Charger` adapter for one charge point connected over OCPP 1.6J.
+"""`OcppCharger`: the `Charger` adapter for one charge point, OCPP 1.6J or 2.0.1.
 
-Unlike a Modbus adapter it does not poll: the charge point pushes StatusNotification
-and MeterValues, and `read()` assembles the latest of them into a `ChargerSample`.
-Its timestamp is the wall-clock time of the last frame received, because OCPP lets a
+Unlike a Modbus adapter it does not poll: the charge point pushes its status and
+meter values, and `read()` assembles the latest of them into a `ChargerSample`. Its
+timestamp is the wall-clock time of the last frame received, because OCPP lets a
 charge point skip Heartbeats while it sends anything else; a charge point that falls
-silent therefore ages out in the daemon (`power.max_data_age`) by itself. While the
-connection is up, a charge point silent for `probe_interval` gets a
-TriggerMessage(Heartbeat), whose answer alone proves it alive — many charge points
-send nothing at all while idle.
+silent therefore ages out in the daemon by itself. While the connection is up, a
+charge point silent for `probe_interval` (monotonic) gets a TriggerMessage(Heartbeat),
+whose answer alone proves it alive — many charge points send nothing while idle.
 
-Limits go out as charging profiles (see `profiles`). The last requested limit is
-remembered and written again whenever the charge point (re)connects, because a
-reconnecting charge point usually skips BootNotification (OCPP-J §5.4) and the
-gateway must rebuild the charger's state without it: re-apply the limit first (it is
-what keeps a fuse safe), then configure the measurands, then trigger a fresh
-StatusNotification and MeterValues.
+On every (re)connect, boot or not (a reconnecting charge point usually skips
+BootNotification), the adapter resynchronises in independent steps, each retried
+with backoff (`resync`): the fail-safe profile, the limit (first, as they keep a fuse
+safe), the sampling configuration, then triggers for status (and in 2.0.1 the
+transaction) and meter values. The limit is refreshed every third of its validity
+(`limits`, `profiles`). Where meter values include `Current.Offered`, the limit is
+checked against it; a mismatch is logged once and shown by `error`.
 
 Status and measurements survive a reconnect (they are the best knowledge there is);
 `read()` still raises `ChargerUnreachable` while no connection is up.
@@ -25,24 +25,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from ocpp.v16 import call
-from ocpp.v16.enums import ConfigurationStatus, MessageTrigger
-from websockets.asyncio.server import ServerConnection
-
 from gateway.adapters.base import ChargerError, ChargerProtocolError, ChargerUnreachable
+from gateway.adapters.ocpp.clock import SYSTEM_CLOCK, Clock
+from gateway.adapters.ocpp.limits import LimitWriter, offered_mismatch
 from gateway.adapters.ocpp.meter_values import MeterReading
-from gateway.adapters.ocpp.profiles import (
-    ProfilePurpose,
-    profile_target,
-    round_limit,
-    set_charging_profile,
-)
-from gateway.adapters.ocpp.session import ChargePointSession, SessionContext
+from gateway.adapters.ocpp.resync import retry_step
+from gateway.adapters.ocpp.session import SessionBase, Trigger
 from gateway.adapters.ocpp.state import ReportedState
 from gateway.config import ChargerConfig, OcppConfig
 from gateway.core.model import ChargerSample
@@ -54,10 +45,12 @@ MEASURANDS = (
     "Current.Import",
     "Voltage",
     "Energy.Active.Import.Register",
+    "Current.Offered",
 )
-"""What the gateway asks every charge point to sample (MeterValuesSampledData)."""
+"""What the gateway asks every charge point to sample."""
 
-_CONFIG_ACCEPTED = {ConfigurationStatus.accepted.value, ConfigurationStatus.reboot_required.value}
+REFRESH_FRACTION = 3
+"""The limit is rewritten every `limit_validity / REFRESH_FRACTION` seconds."""
 
 
 class OcppCharger:
@@ -69,25 +62,31 @@ class OcppCharger:
         ocpp: OcppConfig,
         nominal_voltage: float = 230.0,
         probe_interval: float | None = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if config.charge_point_id is None:
             raise ValueError(f"charger {config.id}: an OCPP charger needs charge_point_id")
         self._config = config
-        self._clock = clock  # monotonic: stamps samples (last frame received)
         self._charge_point_id = config.charge_point_id
         self._ocpp = ocpp
         self._nominal_voltage = nominal_voltage
         self._probe_interval = probe_interval
-        self._session: ChargePointSession | None = None
+        self._clock = clock
+        self._session: SessionBase | None = None
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
-        self._write_lock = asyncio.Lock()
         self._state = ReportedState(config.connector_id, len(config.phases))
-        # Limits: the last one asked for (re-applied on reconnect) and the last accepted.
-        self._requested_limit: float | None = None
-        self._accepted_limit: float | None = None
-        self._purposes = [ProfilePurpose.TX_DEFAULT, ProfilePurpose.CHARGE_POINT_MAX]
+        self._last_seen_monotonic = clock.now()
+        self._limits = LimitWriter(
+            f"charger {config.id}: charge point {config.charge_point_id}",
+            config.connector_id,
+            self._number_phases(),
+            config.max_current,
+            config.safe_current or 0.0,
+            ocpp.limit_validity,
+            clock,
+        )
+        self._mismatch: str | None = None
 
     # -- the Charger interface ----------------------------------------------------------
 
@@ -107,9 +106,22 @@ class OcppCharger:
         return self._session is not None
 
     @property
+    def ocpp_version(self) -> str | None:
+        """The OCPP version spoken ("1.6J" or "2.0.1") while connected, else None."""
+        return self._session.version_name if self._session is not None else None
+
+    @property
     def closed(self) -> bool:
         """True once `close()` was called: the charge point is refused from then on."""
         return self._closed
+
+    @property
+    def error(self) -> str | None:
+        """A standing problem that reads do not show, for the charger state's `error`.
+
+        Today: the charge point offers more current than the limit it accepted.
+        """
+        return self._mismatch
 
     async def read(self) -> ChargerSample:
         """The latest state the charge point reported; raises ChargerUnreachable without one."""
@@ -121,24 +133,22 @@ class OcppCharger:
         if self._state.last_seen is None or not self._state.has_data:
             raise ChargerUnreachable(
                 f"charger {self.charger_id}: charge point {self._charge_point_id} is connected "
-                "but has sent no StatusNotification or MeterValues yet"
+                "but has sent no status or meter values yet"
             )
         return self._state.sample(
-            self._config.max_current, self._nominal_voltage, self._accepted_limit
+            self._config.max_current, self._nominal_voltage, self._limits.accepted
         )
 
     async def set_current_limit(self, amps: float) -> float:
-        """Write a per-phase limit as a charging profile; return the limit written.
+        """Write a per-phase limit as charging profiles; return the limit written.
 
         The limit is clamped to max_current, rounded down to 0.1 A, and below 6 A
         becomes 0. It is remembered even when the write fails, and written again when
         the charge point reconnects. Raises ChargerUnreachable when the charge point is
         not connected or does not answer within `ocpp.response_timeout`, and
-        ChargerProtocolError when it refuses both TxDefaultProfile and
-        ChargePointMaxProfile.
+        ChargerProtocolError when it refuses every profile purpose.
         """
-        limit = round_limit(amps, self._config.max_current)
-        self._requested_limit = limit
+        limit = self._limits.request(amps)
         session = self._session
         if session is None:
             raise ChargerUnreachable(
@@ -147,8 +157,8 @@ class OcppCharger:
             )
         timeout = self._ocpp.response_timeout
         try:
-            async with asyncio.timeout(timeout), self._write_lock:
-                await self._write_limit(session, limit)
+            async with asyncio.timeout(timeout):
+                await self._limits.write(session, limit)
         except TimeoutError as exc:
             raise ChargerUnreachable(
                 f"charger {self.charger_id}: charge point {self._charge_point_id} did not "
@@ -167,21 +177,21 @@ class OcppCharger:
 
     # -- connection lifecycle (called by the central system) ----------------------------
 
-    def attach(self, connection: ServerConnection, context: SessionContext) -> ChargePointSession:
+    def attach(self, session: SessionBase) -> None:
         """A new connection for this charge point; it replaces (and closes) the old one."""
-        old = self._session
-        session = ChargePointSession(self._charge_point_id, connection, self, context)
-        self._session = session
+        old, self._session = self._session, session
         if old is not None:
             LOG.info(
-                "charge point %s reconnected; closing its old connection", self._charge_point_id
+                "charge point %s reconnected (OCPP %s); closing its old connection",
+                self._charge_point_id,
+                session.version_name,
             )
             self._in_background(old.close("replaced by a new connection"))
         else:
-            LOG.info("charge point %s connected", self._charge_point_id)
-        return session
+            LOG.info("charge point %s connected (OCPP %s)", self._charge_point_id,
+                     session.version_name)  # fmt: skip
 
-    def detach(self, session: ChargePointSession) -> None:
+    def detach(self, session: SessionBase) -> None:
         """The connection of `session` ended; forget it unless it was already replaced."""
         session.cancel_tasks()
         if self._session is session:
@@ -195,22 +205,59 @@ class OcppCharger:
 
     # -- what the session reports (SessionHost) ----------------------------------------
 
-    def pdu_received(self, session: ChargePointSession) -> None:
-        """Any frame from the current connection proves the charge point alive."""
+    def pdu_received(self, session: SessionBase) -> None:
+        """Any good frame from the current connection proves the charge point alive."""
         if session is self._session:
-            self._state.frame_received(self._clock())
+            self._last_seen_monotonic = self._clock.now()
+            self._state.frame_received(self._last_seen_monotonic)
 
-    def resync_requested(self, session: ChargePointSession) -> None:
+    def resync_requested(self, session: SessionBase) -> None:
         """Rebuild the charger's state on this connection (see the module docstring)."""
         if session is not self._session:
             return
+        LOG.info("charge point %s: resynchronising", self._charge_point_id)
         session.spawn(self._resync(session), "resync")
-        if self._probe_interval and not session.probing:
+        if not session.probing:
             session.probing = True
-            session.spawn(self._probe(session, self._probe_interval), "liveness probe")
+            session.spawn(self._refresh(session), "limit refresh")
+            if self._probe_interval:
+                session.spawn(self._probe(session, self._probe_interval), "liveness probe")
+
+    async def _resync(self, session: SessionBase) -> None:
+        """The fail-safe and limit first; then the other steps, each on its own.
+
+        The first attempt at the limit is awaited so that its CALLs go out before any
+        other; whatever its outcome, the other steps start, and a limit that was not
+        answered keeps being retried alongside them.
+        """
+        label = f"charge point {self._charge_point_id}:"
+        connector = self._config.connector_id
+
+        def limit() -> Awaitable[None]:
+            return self._write_requested(session, resync=True)
+
+        try:
+            await limit()
+        except ChargerUnreachable as exc:
+            LOG.warning("%s fail-safe and limit: %s; retrying", label, exc)
+            session.spawn(
+                retry_step(f"{label} fail-safe and limit", limit, self._clock, failed_once=True),
+                "limit retry",
+            )
+        except ChargerProtocolError as exc:
+            LOG.warning("%s fail-safe and limit refused: %s", label, exc)
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("sampling configuration", lambda: session.configure_sampling(
+                self._ocpp.meter_value_interval, MEASURANDS)),
+            ("status trigger", lambda: session.trigger(Trigger.STATUS, connector)),
+            ("transaction trigger", lambda: session.trigger(Trigger.TRANSACTION, connector)),
+            ("meter values trigger", lambda: session.trigger(Trigger.METER_VALUES, connector)),
+        ]  # fmt: skip
+        for name, step in steps:
+            session.spawn(retry_step(f"{label} {name}", step, self._clock), name)
 
     def status_received(self, connector_id: int, status: object, error_code: object) -> None:
-        """A StatusNotification: logged when odd, folded into the reported state."""
+        """A connector status: logged when odd, folded into the reported state."""
         if error_code not in (None, "NoError"):
             LOG.warning(
                 "charge point %s connector %d reports %s (status %s)",
@@ -225,8 +272,10 @@ class OcppCharger:
             )
 
     def meter_values_received(self, connector_id: int, reading: MeterReading) -> None:
-        """A parsed MeterValues, folded into the reported state."""
+        """Parsed meter values, folded into the reported state; Current.Offered checked."""
         self._state.meter_values_received(connector_id, reading)
+        if connector_id == self._config.connector_id and reading.current_offered is not None:
+            self._check_offered(reading.current_offered)
 
     def transaction_started(self, connector_id: int, meter_start: float | None) -> None:
         """A transaction started; its meterStart is an energy reading."""
@@ -236,7 +285,7 @@ class OcppCharger:
         """A transaction ended: no more energy flows."""
         self._state.transaction_stopped(connector_id, meter_stop)
 
-    # -- CALLs to the charge point ------------------------------------------------------
+    # -- limits -------------------------------------------------------------------------
 
     def _number_phases(self) -> int:
         """Phases announced in a profile: the configured EV phases, else the wiring.
@@ -249,114 +298,58 @@ class OcppCharger:
         ev = self._config.ev_phases
         return min(ev, wired) if ev is not None else wired
 
-    async def _write_limit(self, session: ChargePointSession, limit: float) -> None:
-        """Try each profile purpose until one is accepted; the last good one goes first."""
-        refusals: list[str] = []
-        for purpose in list(self._purposes):
-            target = profile_target(purpose, self._config.connector_id)
-            request = set_charging_profile(target, limit, self._number_phases())
-            try:
-                answer = await session.request(request)
-            except ChargerProtocolError as exc:
-                refusals.append(f"{purpose} on connector {target.connector_id}: {exc}")
-                continue
-            status = getattr(answer, "status", None)
-            if status == "Accepted":
-                self._accepted_limit = limit
-                if self._purposes[0] is not purpose:
-                    LOG.info(
-                        "charge point %s: limits go out as %s from now on",
-                        self._charge_point_id,
-                        purpose,
-                    )
-                    self._purposes.remove(purpose)
-                    self._purposes.insert(0, purpose)
-                return
-            refusals.append(f"{purpose} on connector {target.connector_id}: {status}")
-        raise ChargerProtocolError(
-            f"charger {self.charger_id}: charge point {self._charge_point_id} refused a "
-            f"limit of {limit:g} A: " + "; ".join(refusals)
-        )
+    async def _write_requested(self, session: SessionBase, resync: bool = False) -> None:
+        """Write the last requested limit, if any (resync and refresh).
 
-    async def _resync(self, session: ChargePointSession) -> None:
-        """Re-apply the limit, configure the measurands, trigger status and meter values."""
-        LOG.info("charge point %s: resynchronising", self._charge_point_id)
-        try:
-            limit = self._requested_limit
-            if limit is not None:
-                async with self._write_lock:
-                    try:
-                        await self._write_limit(session, limit)
-                    except ChargerProtocolError as exc:
-                        LOG.warning("%s", exc)
-            await self._configure_measurands(session)
-            connector = self._config.connector_id
-            for trigger in (MessageTrigger.status_notification, MessageTrigger.meter_values):
-                await self._request_or_log(
-                    session, call.TriggerMessage(requested_message=trigger, connector_id=connector)
-                )
-        except ChargerUnreachable as exc:
-            LOG.warning(
-                "charge point %s: resynchronisation stopped: %s", self._charge_point_id, exc
-            )
-
-    async def _configure_measurands(self, session: ChargePointSession) -> None:
-        """Sample interval and measurands; one by one if the full list is refused.
-
-        One unsupported measurand makes a charge point reject the whole list (§3.16.4),
-        so the fallback grows the list one measurand at a time and keeps each that is
-        accepted; a rejected change leaves the last accepted list in force.
+        On a resync without a limit yet, the fail-safe alone is installed. One step for
+        both keeps them first in the charge point's queue, ahead of the other steps.
         """
-        interval = str(self._ocpp.meter_value_interval)
-        await self._change_configuration(session, "MeterValueSampleInterval", interval)
-        key = "MeterValuesSampledData"
-        status = await self._change_configuration(session, key, ",".join(MEASURANDS))
-        if status in _CONFIG_ACCEPTED or status == ConfigurationStatus.not_supported:
+        limit = self._limits.requested
+        if session is not self._session:
             return
-        accepted: list[str] = []
-        for measurand in MEASURANDS:
-            candidate = [*accepted, measurand]
-            status = await self._change_configuration(session, key, ",".join(candidate))
-            if status in _CONFIG_ACCEPTED:
-                accepted = candidate
-        LOG.warning(
-            "charge point %s refused the full measurand list; sampling %s",
-            self._charge_point_id,
-            ",".join(accepted) or "its defaults",
-        )
+        if limit is not None:
+            await self._limits.write(session, limit)
+        elif resync:
+            await self._limits.install_failsafe(session)
 
-    async def _change_configuration(
-        self, session: ChargePointSession, key: str, value: str
-    ) -> str | None:
-        answer = await self._request_or_log(session, call.ChangeConfiguration(key=key, value=value))
-        status = getattr(answer, "status", None)
-        if status not in _CONFIG_ACCEPTED:
-            LOG.info(
-                "charge point %s: ChangeConfiguration %s=%s answered %s",
-                self._charge_point_id,
-                key,
-                value,
-                status,
+    async def _refresh(self, session: SessionBase) -> None:
+        """Rewrite the limit every third of its validity, so it never lapses while we run."""
+        period = self._ocpp.limit_validity / REFRESH_FRACTION
+        while True:
+            since = self._limits.accepted_at
+            now = self._clock.now()
+            if since is None or now - since < period:
+                await self._clock.sleep(period - (now - since) if since is not None else period)
+                continue
+            await retry_step(
+                f"charge point {self._charge_point_id}: limit refresh",
+                lambda: self._write_requested(session),
+                self._clock,
             )
-        return None if status is None else str(status)
+            if self._limits.accepted_at == since:  # refused: try again after a period
+                await self._clock.sleep(period)
 
-    async def _request_or_log(self, session: ChargePointSession, payload: Any) -> Any:
-        """A CALL whose refusal is only logged; ChargerUnreachable still propagates."""
-        try:
-            return await session.request(payload)
-        except ChargerProtocolError as exc:
-            LOG.info("%s", exc)
-            return None
+    def _check_offered(self, offered: float) -> None:
+        grace = 2.0 * self._ocpp.meter_value_interval
+        mismatch = offered_mismatch(
+            offered, self._limits.accepted, self._limits.accepted_at,
+            self._clock.now(), grace,
+        )  # fmt: skip
+        if mismatch is not None and self._mismatch is None:
+            LOG.warning("charger %s: %s", self.charger_id, mismatch)
+        elif mismatch is None and self._mismatch is not None:
+            LOG.info("charger %s: the offered current follows the limit again", self.charger_id)
+        self._mismatch = mismatch
 
-    async def _probe(self, session: ChargePointSession, interval: float) -> None:
+    # -- liveness -----------------------------------------------------------------------
+
+    async def _probe(self, session: SessionBase, interval: float) -> None:
         """Ask a silent charge point for a Heartbeat, so its answer refreshes liveness."""
         while True:
-            silent_for = self._clock() - (self._state.last_seen or -math.inf)
+            silent_for = self._clock.now() - self._last_seen_monotonic
             if silent_for < interval:
-                await asyncio.sleep(interval - silent_for)
+                await self._clock.sleep(interval - silent_for)
                 continue
             with contextlib.suppress(ChargerError):
-                await session.request(
-                    call.TriggerMessage(requested_message=MessageTrigger.heartbeat)
-                )
-            await asyncio.sleep(interval)
+                await session.trigger(Trigger.HEARTBEAT, 0)
+            await self._clock.sleep(interval)

@@ -1,4 +1,4 @@
-"""Lenient parsing of OCPP 1.6 MeterValues into the quantities the gateway uses.
+"""Lenient parsing of OCPP MeterValues (1.6 and 2.0.1) into the quantities the gateway uses.
 
 Pure code: plain data in (the `meter_value` list as the `ocpp` library hands it to a
 handler, keys already snake_case, values untouched), a `MeterReading` and a list of
@@ -7,9 +7,12 @@ is expected, lower-case units, numbers instead of strings, voltage labelled `L1`
 instead of `L1-N`, or garbage; a value that cannot be understood is reported as a
 problem and skipped, and the rest of the message is still used.
 
-Rules (OCPP 1.6 §3.16, §7.31-7.35):
+Rules (OCPP 1.6 §3.16, §7.31-7.35; 2.0.1 uses the same measurands and phases):
 - A sampled value without `measurand` is `Energy.Active.Import.Register`; one without
-  `unit` is in the measurand's base unit (W, A, V, Wh).
+  `unit` is in the measurand's base unit (W, A, V, Wh). 2.0.1 sends the value as a
+  number and the unit as `unitOfMeasure {unit, multiplier}` (value x 10^multiplier).
+- `Current.Offered` (what the charge point offers the EV, per phase or not) is kept as
+  the highest value sent, to check the limit against it.
 - Power and energy accept W/kW and Wh/kWh; the result is always W and Wh.
 - `Power.Active.Import` without phase is the total; if only per-phase powers are sent,
   their sum is the total.
@@ -34,11 +37,13 @@ POWER = "power.active.import"
 CURRENT = "current.import"
 VOLTAGE = "voltage"
 ENERGY = "energy.active.import.register"
+OFFERED = "current.offered"
 
 _UNIT_SCALE: dict[str, dict[str, float]] = {
     POWER: {"w": 1.0, "kw": 1000.0},
     ENERGY: {"wh": 1.0, "kwh": 1000.0},
     CURRENT: {"a": 1.0},
+    OFFERED: {"a": 1.0},
     VOLTAGE: {"v": 1.0},
 }
 _PHASE_INDEX = {"l1": 0, "l2": 1, "l3": 2, "l1-n": 0, "l2-n": 1, "l3-n": 2}
@@ -59,6 +64,8 @@ class MeterReading:
     """Phase-to-neutral voltage per charger phase, V."""
     energy: float | None = None
     """Active energy import register, Wh (monotonic, not reset per transaction)."""
+    current_offered: float | None = None
+    """The current the charge point offers the EV (highest phase), A."""
 
     @property
     def empty(self) -> bool:
@@ -67,6 +74,7 @@ class MeterReading:
             self.power is None
             and self.current_unphased is None
             and self.energy is None
+            and self.current_offered is None
             and all(v is None for v in (*self.current, *self.voltage))
         )
 
@@ -78,6 +86,7 @@ class MeterReading:
             current_unphased=_newer(self.current_unphased, newer.current_unphased),
             voltage=_newer_triple(self.voltage, newer.voltage),
             energy=_newer(self.energy, newer.energy),
+            current_offered=_newer(self.current_offered, newer.current_offered),
         )
 
 
@@ -136,6 +145,7 @@ def _parse_entry(entry: Mapping[str, object], problems: list[str]) -> MeterReadi
     voltage: list[float | None] = [None, None, None]
     current_unphased: float | None = None
     energy: float | None = None
+    offered: float | None = None
     for item in sampled:
         parsed = _parse_sampled_value(item, problems)
         if parsed is None:
@@ -155,6 +165,8 @@ def _parse_entry(entry: Mapping[str, object], problems: list[str]) -> MeterReadi
             voltage[phase] = value
         elif measurand == ENERGY and phase is None:
             energy = value
+        elif measurand == OFFERED:
+            offered = value if offered is None else max(offered, value)
     if power_total is None and any(p is not None for p in power_phase):
         power_total = sum(p for p in power_phase if p is not None)
     return MeterReading(
@@ -163,6 +175,7 @@ def _parse_entry(entry: Mapping[str, object], problems: list[str]) -> MeterReadi
         current_unphased=current_unphased,
         voltage=(voltage[0], voltage[1], voltage[2]),
         energy=energy,
+        current_offered=offered,
     )
 
 
@@ -181,10 +194,11 @@ def _parse_sampled_value(item: object, problems: list[str]) -> tuple[str, int | 
     if value is None:
         problems.append(f"{measurand}: value {item.get('value')!r:.40} is not a finite number")
         return None
-    unit = _text(item.get("unit")) or next(iter(scales))
+    unit_text, multiplier = _unit(item)
+    unit = unit_text or next(iter(scales))
     scale = scales.get(unit)
-    if scale is None:
-        problems.append(f"{measurand}: unit {item.get('unit')!r:.20} is not supported")
+    if scale is None or multiplier is None:
+        problems.append(f"{measurand}: unit {_raw_unit(item)!r:.40} is not supported")
         return None
     phase_text = _text(item.get("phase"))
     phase: int | None = None
@@ -195,7 +209,25 @@ def _parse_sampled_value(item: object, problems: list[str]) -> tuple[str, int | 
             problems.append(f"{measurand}: unknown phase {item.get('phase')!r:.20}")
             return None
         phase = _PHASE_INDEX[phase_text]
-    return measurand, phase, value * scale
+    return measurand, phase, value * scale * 10.0**multiplier
+
+
+def _raw_unit(item: Mapping[str, object]) -> object:
+    return item.get("unit", item.get("unit_of_measure"))
+
+
+def _unit(item: Mapping[str, object]) -> tuple[str, int | None]:
+    """(unit, power-of-ten multiplier): 1.6 `unit`, or 2.0.1 `unit_of_measure`.
+
+    The multiplier is None when it is not a small integer (the value is then unusable).
+    """
+    measure = item.get("unit_of_measure")
+    if not isinstance(measure, Mapping):
+        return _text(item.get("unit")), 0
+    multiplier = measure.get("multiplier", 0)
+    if isinstance(multiplier, bool) or not isinstance(multiplier, int) or abs(multiplier) > 9:
+        return _text(measure.get("unit")), None
+    return _text(measure.get("unit")), multiplier
 
 
 def _text(value: object) -> str:

@@ -1,44 +1,43 @@
-"""One OCPP 1.6J connection, seen from the central system: the `ocpp` ChargePoint.
+"""What every OCPP connection shares, whatever the version: plumbing around the library.
 
-`ChargePointSession` answers what the charge point sends (Boot, Heartbeat, Status,
-MeterValues, transactions, Authorize, DataTransfer) and hands what it learnt to a
-`SessionHost` (the `OcppCharger` adapter). It sends CALLs for the host through
-`request()`, which turns the library's outcomes into the gateway's `ChargerError`s.
+`SessionBase` is mixed into the version's `ocpp` ChargePoint class (`v16.session`,
+`v201.session`). It
+- checks each frame before the library sees it (`framing`): a bad frame gets its
+  CALLERROR and never a traceback, a connection over its message rate is closed
+  (1008, policy violation), an answer nobody waits for is dropped;
+- tells the host (the `OcppCharger` adapter) that the charge point is alive and when
+  to resynchronise (the first frame of a connection, and after every boot);
+- sends CALLs for the host through `request()`, which turns the library's outcomes
+  into the gateway's `ChargerError`s;
+- runs follow-up CALLs as tasks it owns (`spawn`), because a handler must never
+  await a CALL: `start()` is blocked in the handler, so the answer would never be read.
 
-Two rules of the `ocpp` library shape this class:
-- A handler must never await a CALL: `start()` is blocked in the handler, so the
-  answer would never be read. Follow-up CALLs run as tasks that the session keeps
-  (`spawn`), started once the response has been sent (`route_message`).
-- A request that fails the JSON schema never reaches its handler. Where sloppy
-  firmware is common (status, meter values, transactions) validation is off and the
-  handler parses leniently instead, so a charge point is never stuck resending.
+Each version implements `send_profile`, `configure_sampling` and `trigger`, the
+only operations the adapter needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Protocol, TypeVar, cast
 
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from ocpp.routing import on as _ocpp_on
-from ocpp.v16 import ChargePoint, call_result
-from ocpp.v16.datatypes import IdTagInfo
-from ocpp.v16.enums import (
-    Action,
-    AuthorizationStatus,
-    DataTransferStatus,
-    RegistrationStatus,
-)
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 
 from gateway.adapters.base import ChargerProtocolError, ChargerUnreachable
-from gateway.adapters.ocpp.meter_values import MeterReading, parse_meter_values, parse_number
+from gateway.adapters.ocpp.clock import Clock, wall_datetime
+from gateway.adapters.ocpp.framing import FrameKind, RateLimiter, check_frame
+from gateway.adapters.ocpp.meter_values import MeterReading, parse_meter_values
+from gateway.adapters.ocpp.profiles import LimitProfile
+from gateway.adapters.ocpp.transactions import TransactionRegistry
 
 LOG = logging.getLogger(__name__)
 WIRE_LOG = logging.getLogger("gateway.adapters.ocpp.wire")
@@ -47,61 +46,55 @@ WIRE_LOG = logging.getLogger("gateway.adapters.ocpp.wire")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def on(action: Action, *, skip_schema_validation: bool = False) -> Callable[[_F], _F]:
+def on(action: Any, *, skip_schema_validation: bool = False) -> Callable[[_F], _F]:
     """`ocpp.routing.on` with a type, so handlers stay checked under mypy --strict."""
     return cast(Callable[[_F], _F], _ocpp_on(action, skip_schema_validation=skip_schema_validation))
+
+
+class _QuietLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The library's logger, minus tracebacks and errors.
+
+    It logs a traceback for every CALLERROR it sends and an error for every answer
+    with an unknown id: both are the charge point's doing, so they are warnings here.
+    """
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        kwargs.pop("exc_info", None)
+        self.warning(msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.warning(msg, *args, **kwargs)
+
+
+class Trigger(Enum):
+    """Messages the adapter asks a charge point to send now (TriggerMessage)."""
+
+    STATUS = "StatusNotification"
+    METER_VALUES = "MeterValues"
+    TRANSACTION = "TransactionEvent"
+    HEARTBEAT = "Heartbeat"
 
 
 class SessionHost(Protocol):
     """What a session reports to (the charger adapter behind one charge point id)."""
 
-    def pdu_received(self, session: ChargePointSession) -> None:
-        """Any frame arrived: the charge point is alive."""
+    def pdu_received(self, session: SessionBase) -> None:
+        """A good frame arrived: the charge point is alive."""
 
-    def resync_requested(self, session: ChargePointSession) -> None:
+    def resync_requested(self, session: SessionBase) -> None:
         """A fresh connection spoke for the first time, or the charge point booted."""
 
     def status_received(self, connector_id: int, status: object, error_code: object) -> None:
-        """A StatusNotification, already answered."""
+        """A connector status (1.6 names), already answered."""
 
     def meter_values_received(self, connector_id: int, reading: MeterReading) -> None:
-        """A parsed MeterValues, already answered."""
+        """Parsed meter values, already answered."""
 
     def transaction_started(self, connector_id: int, meter_start: float | None) -> None:
-        """A StartTransaction was accepted; `meter_start` is the energy register (Wh)."""
+        """A transaction started; `meter_start` is the energy register (Wh)."""
 
     def transaction_stopped(self, connector_id: int, meter_stop: float | None) -> None:
-        """A StopTransaction for a transaction of this charge point."""
-
-
-class TransactionRegistry:
-    """Transaction ids for the whole central system: unique, and transaction -> connector.
-
-    StopTransaction carries no connector id, so the registry remembers where each
-    transaction runs. Ids start from the clock so that a restarted gateway does not
-    hand out ids that a charge point may still hold in its offline queue; they stay in
-    the positive int32 range that charge points store.
-    """
-
-    MAX_ID = 2**31 - 1
-
-    def __init__(self, first_id: int | None = None) -> None:
-        self._next = first_id if first_id is not None else int(time.time()) % 10**9 + 1
-        self._open: dict[int, tuple[str, int]] = {}
-
-    def start(self, charge_point_id: str, connector_id: int) -> int:
-        """A new id; an older open transaction on the same connector is forgotten."""
-        key = (charge_point_id, connector_id)
-        for stale in [tx for tx, where in self._open.items() if where == key]:
-            del self._open[stale]
-        transaction_id = self._next
-        self._next = self._next + 1 if self._next < self.MAX_ID else 1
-        self._open[transaction_id] = key
-        return transaction_id
-
-    def stop(self, transaction_id: int) -> tuple[str, int] | None:
-        """Where the transaction ran, or None when the id is unknown."""
-        return self._open.pop(transaction_id, None)
+        """A transaction of this charge point ended."""
 
 
 @dataclass(slots=True)
@@ -111,19 +104,25 @@ class SessionContext:
     heartbeat_interval: int
     response_timeout: float
     authorize_id_tags: frozenset[str] | None
+    clock: Clock
+    max_message_rate: float = 50.0
+    message_burst: int = 200
     transactions: TransactionRegistry = field(default_factory=TransactionRegistry)
+    """1.6 transaction ids, unique across the central system."""
 
-    def id_tag_status(self, id_tag: object) -> str:
-        """Accepted, or Invalid when an allow-list is configured and lacks the tag."""
-        if self.authorize_id_tags is None or (
+    def id_tag_accepted(self, id_tag: object) -> bool:
+        """True unless an allow-list is configured and lacks the tag."""
+        return self.authorize_id_tags is None or (
             isinstance(id_tag, str) and id_tag in self.authorize_id_tags
-        ):
-            return str(AuthorizationStatus.accepted.value)
-        return str(AuthorizationStatus.invalid.value)
+        )
 
 
-class ChargePointSession(ChargePoint):  # type: ignore[misc]  # the library is untyped
-    """The central system's side of one websocket connection to one charge point."""
+class SessionBase:
+    """The shared part of a session; mixed in before the version's `ChargePoint`."""
+
+    _ocpp_version: str
+    _call_lock: asyncio.Lock
+    version_name: str = ""
 
     def __init__(
         self,
@@ -132,50 +131,135 @@ class ChargePointSession(ChargePoint):  # type: ignore[misc]  # the library is u
         host: SessionHost,
         context: SessionContext,
     ) -> None:
-        super().__init__(
-            charge_point_id, connection, response_timeout=context.response_timeout, logger=WIRE_LOG
+        super().__init__(  # type: ignore[call-arg]  # the library's ChargePoint
+            charge_point_id,
+            connection,
+            response_timeout=context.response_timeout,
+            logger=_QuietLog(WIRE_LOG, {}),
         )
         self.charge_point_id = charge_point_id
         self.connection = connection
-        self._host = host
-        self._context = context
+        self.host = host
+        self.context = context
         self._frames = 0
+        self._bad_frames = 0
         self._booted = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._limiter = RateLimiter(
+            context.max_message_rate, context.message_burst, context.clock.now()
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._awaited_id: str | None = None
+        """The id of the CALL in flight: only the answer to it reaches the library."""
         self.probing = False
         """Set by the host once it runs a liveness probe on this connection."""
+        self.limit_state: dict[Any, Any] = {}
+        """Per-connection memory of the host's limit writes (e.g. fail-safes installed)."""
 
-    # -- plumbing -------------------------------------------------------------------
+    # -- frames in ----------------------------------------------------------------------
 
     async def route_message(self, raw_msg: Any) -> None:
-        """Route one frame; any frame proves liveness; the first one triggers a resync."""
-        self._host.pdu_received(self)
+        """Check a frame, then let the library route it; see the module docstring."""
+        if not self._limiter.allow(self.context.clock.now()):
+            LOG.warning(
+                "charge point %s sends faster than %g frames/s; closing its connection",
+                self.charge_point_id,
+                self.context.max_message_rate,
+            )
+            await self.connection.close(CloseCode.POLICY_VIOLATION, "message rate limit exceeded")
+            return
+        check = check_frame(raw_msg, self._ocpp_version)
+        if check.kind is FrameKind.BAD:
+            self._bad_frame(str(check.problem))
+            assert check.reply is not None
+            await self.connection.send(check.reply)
+            return
+        if check.kind is FrameKind.RESPONSE and (
+            not self._call_lock.locked() or check.message_id != self._awaited_id
+        ):
+            self._bad_frame("an answer to no outstanding request (dropped)")
+            return
+        self.host.pdu_received(self)
         first = self._frames == 0
         self._frames += 1
-        await super().route_message(raw_msg)
+        await super().route_message(raw_msg)  # type: ignore[misc]
         # The response to a CALL has been sent by now, so follow-up CALLs may start.
         if first or self._booted:
             self._booted = False
-            self._host.resync_requested(self)
+            self.host.resync_requested(self)
 
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    async def _send(self, message: str) -> None:
+        """The library sends every frame through here; a CALL's id is remembered.
+
+        The library sends a CALL only while it holds its call lock, so the id is that
+        of the one CALL in flight until the lock is released.
+        """
+        if message.startswith("[2,"):
+            self._awaited_id = json.loads(message)[1]
+        await super()._send(message)  # type: ignore[misc]
+
+    def _bad_frame(self, problem: str) -> None:
+        """Log the first bad frame of a connection, then every 100th, with a count."""
+        self._bad_frames += 1
+        if self._bad_frames == 1 or self._bad_frames % 100 == 0:
+            LOG.warning(
+                "charge point %s sent a bad frame (%d on this connection): %s",
+                self.charge_point_id,
+                self._bad_frames,
+                problem,
+            )
+
+    # -- what both versions' handlers share -------------------------------------------
+
+    def boot_accepted(self) -> dict[str, Any]:
+        """The BootNotification answer's fields; resynchronise once it has gone out."""
+        self._booted = True
+        return {
+            "current_time": now_iso(self.context.clock),
+            "interval": self.context.heartbeat_interval,
+            "status": "Accepted",
+        }
+
+    def report_meter_values(self, connector: int | None, meter_value: object) -> float | None:
+        """Parse meter values and report them for a connector (EVSE in 2.0.1).
+
+        Returns the energy register they carry, if any. Problems are logged, never
+        raised: the charge point still gets its answer.
+        """
+        result = parse_meter_values(meter_value)
+        for problem in result.problems:
+            LOG.warning("charge point %s: meter values: %s (ignored)", self.charge_point_id,
+                        problem)  # fmt: skip
+        if connector is None:
+            self.ignored("meter values")
+        elif not result.reading.empty:
+            self.host.meter_values_received(connector, result.reading)
+        return result.reading.energy
+
+    def ignored(self, what: str) -> None:
+        """Log a message that names no connector (or EVSE), so cannot be used."""
+        LOG.warning("charge point %s: %s without a connector or EVSE id ignored",
+                    self.charge_point_id, what)  # fmt: skip
+
+    # -- tasks --------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run a follow-up coroutine as a task the session owns and cancels on close."""
         task = asyncio.create_task(coro, name=f"ocpp {self.charge_point_id}: {name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             LOG.error(
-                "charge point %s: %s failed",
+                "charge point %s: %s failed: %r",
                 self.charge_point_id,
                 task.get_name(),
-                exc_info=task.exception(),
+                task.exception(),
             )
 
     def cancel_tasks(self) -> None:
-        """Stop every follow-up task (resync, probe) of this connection."""
+        """Stop every follow-up task (resync, probe, refresh) of this connection."""
         for task in list(self._tasks):
             task.cancel()
 
@@ -184,8 +268,10 @@ class ChargePointSession(ChargePoint):  # type: ignore[misc]  # the library is u
         self.cancel_tasks()
         await self.connection.close(reason=reason)
 
+    # -- CALLs out ----------------------------------------------------------------------
+
     async def request(self, payload: Any) -> Any:
-        """Send a CALL and return its CALLRESULT payload (an `ocpp.v16.call_result`).
+        """Send a CALL and return its CALLRESULT payload (a `call_result` dataclass).
 
         Raises ChargerUnreachable when there is no answer within the response timeout
         or the connection is gone, ChargerProtocolError on a CALLERROR or an answer
@@ -193,11 +279,11 @@ class ChargePointSession(ChargePoint):  # type: ignore[misc]  # the library is u
         """
         action = type(payload).__name__
         try:
-            return await self.call(payload, suppress=False)
+            return await self.call(payload, suppress=False)  # type: ignore[attr-defined]
         except TimeoutError as exc:
             raise ChargerUnreachable(
                 f"charge point {self.charge_point_id} did not answer {action} "
-                f"within {self._context.response_timeout:g} s"
+                f"within {self.context.response_timeout:g} s"
             ) from exc
         except ConnectionClosed as exc:
             raise ChargerUnreachable(
@@ -213,140 +299,77 @@ class ChargePointSession(ChargePoint):  # type: ignore[misc]  # the library is u
                 f"charge point {self.charge_point_id} answered {action} with {exc}"
             ) from exc
 
-    # -- handlers (never await a CALL in here) --------------------------------------
+    async def setting(
+        self, payload: Any, name: str, status_of: Callable[[Any], object]
+    ) -> str | None:
+        """Change one setting; "Accepted" (also when a reboot is required), the refusal's
+        status, or None for a CALLERROR. Refusals are logged at INFO."""
+        try:
+            answer = await self.request(payload)
+        except ChargerProtocolError as exc:
+            LOG.info("%s", exc)
+            return None
+        status = status_of(answer)
+        if status in ("Accepted", "RebootRequired"):
+            return "Accepted"
+        LOG.info("charge point %s: %s answered %s", self.charge_point_id, name, status)
+        return None if status is None else str(status)
 
-    @on(Action.boot_notification)
-    def on_boot_notification(
-        self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
-    ) -> call_result.BootNotification:
-        LOG.info(
-            "charge point %s booted: %s %s, firmware %s",
-            self.charge_point_id,
-            charge_point_vendor,
-            charge_point_model,
-            kwargs.get("firmware_version", "unknown"),
-        )
-        self._booted = True
-        return call_result.BootNotification(
-            current_time=_now(),
-            interval=self._context.heartbeat_interval,
-            status=RegistrationStatus.accepted,
-        )
-
-    @on(Action.heartbeat)
-    def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
-        return call_result.Heartbeat(current_time=_now())
-
-    @on(Action.status_notification, skip_schema_validation=True)
-    def on_status_notification(
-        self, connector_id: object = None, status: object = None, **kwargs: Any
-    ) -> call_result.StatusNotification:
-        connector = _integer(connector_id)
-        if connector is None:
-            LOG.warning(
-                "charge point %s: StatusNotification without connectorId ignored",
-                self.charge_point_id,
-            )
-        else:
-            self._host.status_received(connector, status, kwargs.get("error_code"))
-        return call_result.StatusNotification()
-
-    @on(Action.meter_values, skip_schema_validation=True)
-    def on_meter_values(
-        self, connector_id: object = None, meter_value: object = None, **kwargs: Any
-    ) -> call_result.MeterValues:
-        result = parse_meter_values(meter_value)
-        for problem in result.problems:
-            LOG.warning("charge point %s: MeterValues: %s (ignored)", self.charge_point_id, problem)
-        connector = _integer(connector_id)
-        if connector is None:
-            LOG.warning(
-                "charge point %s: MeterValues without connectorId ignored", self.charge_point_id
-            )
-        elif not result.reading.empty:
-            self._host.meter_values_received(connector, result.reading)
-        return call_result.MeterValues()
-
-    @on(Action.start_transaction, skip_schema_validation=True)
-    def on_start_transaction(
+    async def set_measurands(
         self,
-        connector_id: object = None,
-        id_tag: object = None,
-        meter_start: object = None,
-        **kwargs: Any,
-    ) -> call_result.StartTransaction:
-        connector = _integer(connector_id) or 0
-        status = self._context.id_tag_status(id_tag)
-        transaction_id = self._context.transactions.start(self.charge_point_id, connector)
-        LOG.info(
-            "charge point %s: transaction %d started on connector %d (id tag %s)",
+        measurands: tuple[str, ...],
+        set_list: Callable[[str], Awaitable[str | None]],
+        unsupported: frozenset[str | None],
+    ) -> None:
+        """Set a measurand list; if refused, grow it one measurand at a time.
+
+        One unsupported measurand makes a charge point reject the whole list, so the
+        fallback keeps each measurand that is accepted. A status in `unsupported` (the
+        setting itself is unknown, or a CALLERROR) stops at once.
+        """
+        first = await set_list(",".join(measurands))
+        if first == "Accepted" or first in unsupported:
+            return
+        accepted: list[str] = []
+        for measurand in measurands:
+            candidate = [*accepted, measurand]
+            if await set_list(",".join(candidate)) == "Accepted":
+                accepted = candidate
+        LOG.warning(
+            "charge point %s refused part of the measurand list; sampling %s",
             self.charge_point_id,
-            transaction_id,
-            connector,
-            status,
-        )
-        if status == AuthorizationStatus.accepted:
-            self._host.transaction_started(connector, parse_number(meter_start))
-        return call_result.StartTransaction(
-            transaction_id=transaction_id, id_tag_info=IdTagInfo(status=status)
+            ",".join(accepted) or "its defaults",
         )
 
-    @on(Action.stop_transaction, skip_schema_validation=True)
-    def on_stop_transaction(
-        self,
-        transaction_id: object = None,
-        meter_stop: object = None,
-        id_tag: object = None,
-        **kwargs: Any,
-    ) -> call_result.StopTransaction:
-        transaction = _integer(transaction_id)
-        where = self._context.transactions.stop(transaction) if transaction is not None else None
-        if where is None or where[0] != self.charge_point_id:
-            LOG.info(
-                "charge point %s: StopTransaction for unknown transaction %r",
-                self.charge_point_id,
-                transaction_id,
+    def require_accepted(self, answer: Any, what: str) -> None:
+        """Raise ChargerProtocolError unless the answer's status is Accepted."""
+        status = getattr(answer, "status", None)
+        if status != "Accepted":
+            raise ChargerProtocolError(
+                f"charge point {self.charge_point_id} answered {what} with {status}"
             )
-        else:
-            LOG.info("charge point %s: transaction %d stopped", self.charge_point_id, transaction)
-            self._host.transaction_stopped(where[1], parse_number(meter_stop))
-        info = IdTagInfo(status=self._context.id_tag_status(id_tag)) if id_tag else None
-        return call_result.StopTransaction(id_tag_info=info)
 
-    @on(Action.authorize)
-    def on_authorize(self, id_tag: str, **kwargs: Any) -> call_result.Authorize:
-        return call_result.Authorize(
-            id_tag_info=IdTagInfo(status=self._context.id_tag_status(id_tag))
-        )
+    # -- what each version implements ---------------------------------------------------
 
-    @on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
-        LOG.info(
-            "charge point %s: DataTransfer from vendor %r answered UnknownVendorId",
-            self.charge_point_id,
-            vendor_id,
-        )
-        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+    async def send_profile(self, profile: LimitProfile) -> str:
+        """Install a charging profile; the status the charge point answered."""
+        raise NotImplementedError
 
-    @on(Action.firmware_status_notification, skip_schema_validation=True)
-    def on_firmware_status_notification(
-        self, **kwargs: Any
-    ) -> call_result.FirmwareStatusNotification:
-        return call_result.FirmwareStatusNotification()
+    async def configure_sampling(self, interval: int, measurands: tuple[str, ...]) -> None:
+        """Ask for meter values every `interval` s with these measurands."""
+        raise NotImplementedError
 
-    @on(Action.diagnostics_status_notification, skip_schema_validation=True)
-    def on_diagnostics_status_notification(
-        self, **kwargs: Any
-    ) -> call_result.DiagnosticsStatusNotification:
-        return call_result.DiagnosticsStatusNotification()
+    async def trigger(self, kind: Trigger, connector_id: int) -> None:
+        """TriggerMessage; raises ChargerProtocolError when the charge point refuses."""
+        raise NotImplementedError
 
 
-def _now() -> str:
-    """The current UTC time as OCPP wants it (ISO 8601 with `Z`)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def now_iso(clock: Clock) -> str:
+    """The current UTC time as OCPP wants it (ISO 8601, milliseconds, `Z`)."""
+    return wall_datetime(clock).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _integer(value: object) -> int | None:
+def integer(value: object) -> int | None:
     """An int from a JSON integer or a numeric string; None for anything else."""
     if isinstance(value, bool):
         return None
