@@ -257,9 +257,7 @@ class PoolController:
         nobody else's write (each has its own deadline).
         """
         by_id = {charger.id: charger for charger in self.chargers}
-        cuts = [
-            cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)
-        ]
+        cuts = [cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)]
         raises = [cid for cid in pending if cid not in cuts]
         outcomes: dict[str, WriteOutcome] = {}
         for group in (cuts, raises):
