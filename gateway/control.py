@@ -174,10 +174,12 @@ class PoolController:
     async def _reply(
         self, read: ReadProposal, body: dict[str, Any], lane: Lane | None = None
     ) -> None:
+        # A superseded notice is best effort (QoS 0): under a flood it is most of the
+        # traffic, and acknowledging each would slow the broker for everyone.
         await self.bridge.publish(
             read.reply.topic,
             payloads.dumps(body),
-            qos=1,
+            qos=0 if lane is Lane.BULK else 1,
             properties=read.reply.properties,
             lane=lane,
         )

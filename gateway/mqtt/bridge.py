@@ -92,6 +92,7 @@ class MqttBridge:
         self.connections = 0
         self.received = 0
         self.dropped_incoming = 0
+        self.unacknowledged = 0
 
     @property
     def protocol(self) -> aiomqtt.ProtocolVersion | None:
@@ -284,6 +285,17 @@ class MqttBridge:
                 qos=message.qos,
                 retain=message.retain,
                 properties=message.properties if self.is_v5 else None,
+            )
+        except aiomqtt.MqttCodeError:
+            raise  # the client refused it: not connected any more
+        except aiomqtt.MqttError as exc:  # no acknowledgement within the client's timeout
+            # A busy broker answers late; the message is sent, the session stays up.
+            self.unacknowledged += 1
+            self._limiter.warning(
+                "unacknowledged",
+                "MQTT: %d QoS 1 publishes not acknowledged in time so far (%s); the broker is busy",
+                self.unacknowledged,
+                exc,
             )
         except (ValueError, TypeError) as exc:  # a bad topic or payload: drop it alone
             self._limiter.warning("bad-publish", "not published to %r: %s", message.topic[:80], exc)

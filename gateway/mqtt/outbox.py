@@ -15,8 +15,8 @@ neither retained state nor telemetry:
 
 Every drop is counted per lane (`dropped`) so the caller can log a count instead of a
 line per message. Pure asyncio, no MQTT: the bridge drains it with one sender per
-`GROUPS` entry, so replies waiting for their acknowledgements never hold up state or
-telemetry.
+`GROUPS` entry, so messages waiting for their acknowledgements (state, replies) never
+hold up telemetry, and replies never hold up state.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class Lane(enum.IntEnum):
     BULK = 3
 
 
-GROUPS: tuple[tuple[Lane, ...], ...] = ((Lane.STATE, Lane.TELEMETRY), (Lane.REPLY, Lane.BULK))
-"""Lanes drained together, each group by a sender of its own."""
+GROUPS: tuple[tuple[Lane, ...], ...] = ((Lane.STATE,), (Lane.TELEMETRY,), (Lane.REPLY, Lane.BULK))
+"""Lanes drained together, each group by a sender of its own: telemetry (QoS 0) never
+waits for the acknowledgement of a retained state message or a reply."""
 
 
 @dataclass(frozen=True, slots=True)
