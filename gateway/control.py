@@ -188,10 +188,12 @@ class PoolController:
     async def _reply(
         self, read: ReadProposal, body: dict[str, Any], lane: Lane | None = None
     ) -> None:
+        # A superseded notice is best effort (QoS 0): under a flood it is most of the
+        # traffic, and acknowledging each would slow the broker for everyone.
         await self.bridge.publish(
             read.reply.topic,
             payloads.dumps(body),
-            qos=1,
+            qos=0 if lane is Lane.BULK else 1,
             properties=read.reply.properties,
             lane=lane,
         )
@@ -285,9 +287,7 @@ class PoolController:
         nobody else's write (each has its own deadline).
         """
         by_id = {charger.id: charger for charger in self.chargers}
-        cuts = [
-            cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)
-        ]
+        cuts = [cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)]
         raises = [cid for cid in pending if cid not in cuts]
         outcomes: dict[str, WriteOutcome] = {}
         for group in (cuts, raises):

@@ -108,22 +108,25 @@ class Gateway:
             self._publish_static_state()
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(self.bridge.run(), name="mqtt")
+                    tasks = [group.create_task(self.bridge.run(), name="mqtt")]
                     for charger in self.chargers.values():
-                        group.create_task(charger.run(), name=f"charger-{charger.id}")
+                        tasks.append(group.create_task(charger.run(), name=f"charger-{charger.id}"))
                     for meter in self.meters.values():
-                        group.create_task(meter.run(), name=f"meter-{meter.id}")
-                    group.create_task(self._tick_loop(), name="ticks")
+                        tasks.append(group.create_task(meter.run(), name=f"meter-{meter.id}"))
+                    tasks.append(group.create_task(self._tick_loop(), name="ticks"))
                     for controller in self.controllers.values():
-                        group.create_task(controller.run(), name=f"control-{controller.name}")
+                        tasks.append(
+                            group.create_task(controller.run(), name=f"control-{controller.name}")
+                        )
                     self.ready.set()
                     await self._stop.wait()
                     self.notifier.notify("STOPPING=1")
                     self.save_state()
                     await self.bridge.stop()
+                    insist = asyncio.create_task(_cancel_until_done(tasks))
                     raise _Stopped
             except* _Stopped:
-                pass
+                insist.cancel()
 
     def stop(self) -> None:
         """Ask `run()` to publish `offline` and return."""
@@ -301,6 +304,19 @@ class Gateway:
         """After each batch of MQTT messages: every pool applies its newest proposals."""
         for controller in self.controllers.values():
             await controller.apply_proposals()
+
+
+async def _cancel_until_done(tasks: list[asyncio.Task[None]], interval: float = 0.25) -> None:
+    """Cancel `tasks` again and again until all are done.
+
+    The TaskGroup cancels each task once; a library that turns a cancellation into an
+    ordinary error (a Modbus or MQTT client mid-request) would leave its loop running
+    and the stop hanging. Cancelling again at its next wait ends it.
+    """
+    while pending := [task for task in tasks if not task.done()]:
+        await asyncio.sleep(interval)
+        for task in pending:
+            task.cancel()
 
 
 class _Stopped(Exception):

@@ -50,9 +50,7 @@ def runtime_config(charger: dict[str, Any], **sections: Any) -> GatewayConfig:
 
 
 @contextlib.asynccontextmanager
-async def running_runtime(
-    config: GatewayConfig, clock: FakeClock
-) -> AsyncIterator[ChargerRuntime]:
+async def running_runtime(config: GatewayConfig, clock: FakeClock) -> AsyncIterator[ChargerRuntime]:
     """The factory's runtime for the config's first charger, its tasks running."""
     async with open_runtime(config.chargers[0], config, clock) as runtime:
         task = asyncio.create_task(runtime.run())

@@ -103,9 +103,11 @@ async def test_one_ampere_steps_reach_the_target_within_one_step(
             )
             result = await probe.wait_for(
                 f"{BASE}/pools/default/power_distribution_results",
-                lambda m: m.json()["request"]["power"] == target
-                and m.json()["result"] == "success"
-                and sorted(m.json()["current_limits"].values()) == [7.0, 7.0, 8.0],
+                lambda m: (
+                    m.json()["request"]["power"] == target
+                    and m.json()["result"] == "success"
+                    and sorted(m.json()["current_limits"].values()) == [7.0, 7.0, 8.0]
+                ),
                 timeout=20,
             )
             body = result.json()

@@ -127,9 +127,7 @@ async def test_silent_charger_goes_missing_and_comes_back(
 
             def watch() -> None:
                 ticks.append(clock.now())
-                if "flaky" in gateway.latest() and not gateway.chargers["flaky"].fresh(
-                    clock.now()
-                ):
+                if "flaky" in gateway.latest() and not gateway.chargers["flaky"].fresh(clock.now()):
                     missing_at.append(clock.now())
 
             await run_for(clock, max_age + period + poll, 3, step=period / 2, each=watch)

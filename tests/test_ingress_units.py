@@ -18,7 +18,7 @@ from gateway.mqtt.ingress import (
     read_proposal,
     superseded_reply,
 )
-from gateway.mqtt.outbox import Lane, Outbox, Outgoing
+from gateway.mqtt.outbox import GROUPS, Lane, Outbox, Outgoing
 from gateway.proposals import (
     MAX_DEPTH,
     ProposalError,
@@ -55,6 +55,30 @@ def test_outbox_serves_state_then_telemetry_then_replies_then_bulk() -> None:
     assert len(outbox) == 0
 
 
+async def test_each_group_of_lanes_is_drained_on_its_own() -> None:
+    outbox = Outbox(10)
+    for n in range(3):
+        outbox.put(Outgoing(f"r{n}", "x", 1, False))
+    outbox.put(Outgoing("b", "x", 1, False), Lane.BULK)
+    outbox.put(Outgoing("s", "x", 1, True))
+    telemetry = asyncio.create_task(outbox.get((Lane.TELEMETRY,)))
+    await asyncio.sleep(0)
+    assert not telemetry.done()  # replies and state do not wake the telemetry sender
+    assert GROUPS == ((Lane.STATE,), (Lane.TELEMETRY,), (Lane.REPLY, Lane.BULK))
+    replies = (Lane.REPLY, Lane.BULK)
+    reply = await outbox.get(replies)
+    assert reply is not None and reply.topic == "r0"
+    outbox.put(Outgoing("t", "x", 0, False))
+    got = await asyncio.wait_for(telemetry, 1)
+    assert got is not None and got.topic == "t"
+    assert outbox.get_nowait((Lane.STATE,)) is not None
+    assert [m.topic for m in iter(lambda: outbox.get_nowait(replies), None)] == [
+        "r1",
+        "r2",
+        "b",
+    ]
+
+
 def test_outbox_keeps_the_newest_value_of_a_retained_topic_in_its_place() -> None:
     outbox = Outbox(10)
     outbox.put(Outgoing("a", "1", 1, True))
@@ -81,11 +105,14 @@ def test_a_full_lane_drops_its_oldest_and_counts_it() -> None:
 
 async def test_outbox_get_waits_for_a_message() -> None:
     outbox = Outbox(3)
-    waiter = asyncio.create_task(outbox.get())
+    waiter = asyncio.create_task(outbox.get((Lane.TELEMETRY,)))
     await asyncio.sleep(0)
     assert not waiter.done()
     outbox.put(Outgoing("t", "x", 0, False))
-    assert (await asyncio.wait_for(waiter, 1)).topic == "t"
+    got = await asyncio.wait_for(waiter, 1)
+    assert got is not None and got.topic == "t"
+    outbox.close()
+    assert await asyncio.wait_for(outbox.get((Lane.TELEMETRY,)), 1) is None
 
 
 # ------------------------------------------------------------------ incoming queue

@@ -12,7 +12,9 @@ Receiving goes through a bounded `IngressQueue` and is done in batches: every me
 already received is handed to `on_message`, then `on_batch_end` runs once (the pools
 apply the newest proposal per source there). Publishing while disconnected drops
 telemetry and replies but keeps retained state for the next connect. The will
-publishes `offline` on a crash; `stop()` publishes it itself, bounded in time.
+publishes `offline` on a crash. `stop()` stops reading and sending whatever is still
+queued, then the session publishes `offline` itself and disconnects, within
+`STOP_TIMEOUT` seconds however busy the broker is.
 """
 
 from __future__ import annotations
@@ -20,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 import aiomqtt
 from paho.mqtt.properties import Properties
@@ -30,8 +30,15 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config import MqttConfig
 from gateway.logsafe import DEFAULT_INTERVAL, LogLimiter, flush_all
+from gateway.mqtt.connection import (
+    AUTO_ORDER,
+    fixed_protocol,
+    make_client,
+    unreachable,
+    version_name,
+)
 from gateway.mqtt.ingress import IngressQueue
-from gateway.mqtt.outbox import Lane, Outbox, Outgoing, Payload
+from gateway.mqtt.outbox import GROUPS, Lane, Outbox, Outgoing, Payload
 from gateway.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -43,7 +50,8 @@ MAX_INFLIGHT = 64
 """Publishes handed to the client at once; the client keeps at most 20 unacknowledged
 on the wire (the broker's default receive maximum) and queues the rest."""
 STOP_TIMEOUT = 2.0
-"""Seconds `stop()` waits for `offline` to be acknowledged."""
+"""Seconds a planned stop waits for `offline` to be acknowledged, and then for the
+disconnect."""
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -73,15 +81,18 @@ class MqttBridge:
         self._outbox: Outbox | None = None
         self._incoming: IngressQueue | None = None
         self._retained: dict[str, tuple[Payload, int]] = {}
-        self._fixed = _fixed_protocol(config.protocol)
+        self._fixed = fixed_protocol(config.protocol)
         self._protocol: aiomqtt.ProtocolVersion | None = self._fixed
         self._session_open = False
         self._stopping = False
+        self._receiver: asyncio.Task[None] | None = None
+        self._finished = asyncio.Event()
         self._limiter = LogLimiter(log)
         self.connected = asyncio.Event()
         self.connections = 0
         self.received = 0
         self.dropped_incoming = 0
+        self.unacknowledged = 0
 
     @property
     def protocol(self) -> aiomqtt.ProtocolVersion | None:
@@ -99,6 +110,13 @@ class MqttBridge:
 
     async def run(self) -> None:
         """Stay connected until `stop()`; never raises for broker trouble."""
+        self._finished.clear()
+        try:
+            await self._run()
+        finally:
+            self._finished.set()
+
+    async def _run(self) -> None:
         backoff = BACKOFF_START
         attempt = 0
         while not self._stopping:
@@ -116,7 +134,7 @@ class MqttBridge:
                     self._client = None
                     self._incoming = None
                     self.connected.clear()
-                if self._session_open or self._stopping or _unreachable(failure):
+                if self._session_open or self._stopping or unreachable(failure):
                     break
             if self._session_open:
                 backoff, attempt = BACKOFF_START, 0
@@ -144,14 +162,14 @@ class MqttBridge:
             return
         hint = (
             "check [mqtt] host and port, and that the broker is running"
-            if _unreachable(failure)
+            if unreachable(failure)
             else "check [mqtt] username, password, tls and protocol"
         )
         self._limiter.warning(
             ("connect", str(exc)),
             "MQTT broker %s (MQTT %s): %s (attempt %d); %s; retrying in %.1f s",
             where,
-            _version_name(protocol),
+            version_name(protocol),
             exc,
             attempt,
             hint,
@@ -163,12 +181,14 @@ class MqttBridge:
         if self._fixed is not None:
             return [self._fixed]
         if self._protocol is not None:
-            return [self._protocol, *[p for p in _AUTO_ORDER if p != self._protocol]]
-        return list(_AUTO_ORDER)
+            return [self._protocol, *[p for p in AUTO_ORDER if p != self._protocol]]
+        return list(AUTO_ORDER)
 
     async def _session(self, protocol: aiomqtt.ProtocolVersion) -> None:
         incoming = IngressQueue(self._config.max_queued_incoming)
-        client = self._make_client(protocol, incoming)
+        client = make_client(self._config, protocol, self._topics.bridge_state, OFFLINE, incoming)
+        # Pipelined publishes are expected, not a sign of trouble.
+        client.pending_calls_threshold = len(GROUPS) * MAX_INFLIGHT + 16
         async with client:
             self._session_open = True
             self._protocol = protocol
@@ -186,13 +206,37 @@ class MqttBridge:
             self.connected.set()
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(self._send(client, outbox))
-                    group.create_task(self._receive(client, incoming))
-                    group.create_task(_flush_logs())
+                    workers = [group.create_task(self._send(client, outbox, g)) for g in GROUPS]
+                    self._receiver = group.create_task(self._receive(client, incoming))
+                    workers.append(self._receiver)
+                    flusher = group.create_task(_flush_logs())
+                    if self._stopping:  # stop() came while connecting
+                        self._quiesce()
+                    # They end when stop() closes the outbox and cancels the receiver.
+                    await asyncio.wait(workers)
+                    flusher.cancel()
             except* aiomqtt.MqttError as errors:
                 raise errors.exceptions[0] from None
             finally:
                 self._outbox = None
+                self._receiver = None
+            await self._say_offline(client)
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """Publish `offline` (retained) before a planned disconnect, bounded in time."""
+        try:
+            await client.publish(
+                self._topics.bridge_state, OFFLINE, qos=1, retain=True, timeout=STOP_TIMEOUT
+            )
+        except aiomqtt.MqttError as exc:
+            log.warning("MQTT: `offline` not acknowledged on stop (%s)", exc)
+
+    def _quiesce(self) -> None:
+        """Stop sending and receiving; the session then says `offline` and ends."""
+        if self._outbox is not None:
+            self._outbox.close()
+        if self._receiver is not None:
+            self._receiver.cancel()
 
     async def _subscribe(self, client: aiomqtt.Client, topic: str) -> None:
         """QoS 1; on MQTT 5 with Retain As Published, so a retained publish is visible."""
@@ -223,12 +267,11 @@ class MqttBridge:
                     self._config.max_queued_incoming,
                 )
 
-    async def _send(self, client: aiomqtt.Client, outbox: Outbox) -> None:
-        """Drain the outbox by priority, up to `MAX_INFLIGHT` publishes at once."""
+    async def _send(self, client: aiomqtt.Client, outbox: Outbox, lanes: tuple[Lane, ...]) -> None:
+        """Drain `lanes` of the outbox by priority, up to `MAX_INFLIGHT` publishes at once."""
         window = asyncio.Semaphore(MAX_INFLIGHT)
         async with asyncio.TaskGroup() as group:
-            while True:
-                message = await outbox.get()
+            while (message := await outbox.get(lanes)) is not None:
                 await window.acquire()
                 group.create_task(self._publish(client, message, window))
 
@@ -242,6 +285,17 @@ class MqttBridge:
                 qos=message.qos,
                 retain=message.retain,
                 properties=message.properties if self.is_v5 else None,
+            )
+        except aiomqtt.MqttCodeError:
+            raise  # the client refused it: not connected any more
+        except aiomqtt.MqttError as exc:  # no acknowledgement within the client's timeout
+            # A busy broker answers late; the message is sent, the session stays up.
+            self.unacknowledged += 1
+            self._limiter.warning(
+                "unacknowledged",
+                "MQTT: %d QoS 1 publishes not acknowledged in time so far (%s); the broker is busy",
+                self.unacknowledged,
+                exc,
             )
         except (ValueError, TypeError) as exc:  # a bad topic or payload: drop it alone
             self._limiter.warning("bad-publish", "not published to %r: %s", message.topic[:80], exc)
@@ -265,40 +319,6 @@ class MqttBridge:
             raise
         except Exception:  # a handler bug must not take the connection down
             log.exception("error applying a batch of messages")
-
-    def _make_client(
-        self, protocol: aiomqtt.ProtocolVersion, incoming: IngressQueue
-    ) -> aiomqtt.Client:
-        config = self._config
-        tls: aiomqtt.TLSParameters | None = None
-        if config.tls is not None:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=str(config.tls.ca_file) if config.tls.ca_file else None,
-                certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
-                keyfile=str(config.tls.key_file) if config.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        kwargs: dict[str, Any] = {}
-        if protocol == aiomqtt.ProtocolVersion.V311:
-            kwargs["clean_session"] = True
-        client = aiomqtt.Client(
-            config.host,
-            port=config.port,
-            username=config.username,
-            password=config.resolved_password(),
-            identifier=config.client_id,
-            protocol=protocol,
-            keepalive=config.keepalive,
-            will=aiomqtt.Will(self._topics.bridge_state, OFFLINE, qos=1, retain=True),
-            tls_params=tls,
-            timeout=10,
-            queue_type=_QueueFactory(incoming),  # type: ignore[arg-type]
-            max_queued_incoming_messages=config.max_queued_incoming,
-            **kwargs,
-        )
-        # Pipelined publishes are expected, not a sign of trouble.
-        client.pending_calls_threshold = MAX_INFLIGHT + 16
-        return client
 
     async def publish(
         self,
@@ -347,17 +367,16 @@ class MqttBridge:
     async def stop(self) -> None:
         """Planned stop: say `offline` ourselves (the will only covers crashes).
 
-        Bounded by `STOP_TIMEOUT` whatever is still queued: `offline` goes straight to
-        the client, ahead of the outbox.
+        Reading and sending stop at once, whatever is queued; the session publishes
+        `offline` and disconnects. Returns when `run()` has ended, or after
+        `2 * STOP_TIMEOUT` seconds at most.
         """
         self._stopping = True
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await asyncio.wait_for(
-                    client.publish(self._topics.bridge_state, OFFLINE, qos=1, retain=True),
-                    STOP_TIMEOUT,
-                )
+        self._quiesce()
+        if self._client is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._finished.wait(), 2 * STOP_TIMEOUT)
 
 
 async def _flush_logs() -> None:
@@ -365,36 +384,3 @@ async def _flush_logs() -> None:
     while True:
         await asyncio.sleep(DEFAULT_INTERVAL / 2)
         flush_all()
-
-
-class _QueueFactory:
-    """Hands the client our own `IngressQueue` when it asks for a queue of its type."""
-
-    def __init__(self, queue: IngressQueue) -> None:
-        self._queue = queue
-
-    def __call__(self, maxsize: int = 0) -> IngressQueue:
-        return self._queue
-
-
-def _unreachable(failure: tuple[aiomqtt.ProtocolVersion, Exception] | None) -> bool:
-    """True when the broker could not be reached at all (no protocol answer to try)."""
-    if failure is None:
-        return False
-    exc = failure[1]
-    return isinstance(exc, aiomqtt.MqttError) and not isinstance(exc, aiomqtt.MqttCodeError)
-
-
-_AUTO_ORDER = (aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311)
-
-
-def _version_name(protocol: aiomqtt.ProtocolVersion) -> str:
-    return "5" if protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1"
-
-
-def _fixed_protocol(setting: str) -> aiomqtt.ProtocolVersion | None:
-    if setting == "5":
-        return aiomqtt.ProtocolVersion.V5
-    if setting == "3.1.1":
-        return aiomqtt.ProtocolVersion.V311
-    return None

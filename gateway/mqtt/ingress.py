@@ -32,8 +32,9 @@ from gateway.proposals import (
     reply_target,
 )
 
-MAX_BATCH = 1000
-"""Messages taken from the queue in one go before the batch's proposals are applied."""
+MAX_BATCH = 200
+"""Messages taken from the queue in one go before the batch's proposals are applied;
+small enough that a batch keeps the event loop for a fraction of a tick."""
 
 
 class IngressQueue(asyncio.Queue[aiomqtt.Message]):

@@ -14,7 +14,9 @@ neither retained state nor telemetry:
 4. `BULK` (low-value notices such as "superseded" replies): small; dropped first.
 
 Every drop is counted per lane (`dropped`) so the caller can log a count instead of a
-line per message. Pure asyncio, no MQTT: the bridge drains it.
+line per message. Pure asyncio, no MQTT: the bridge drains it with one sender per
+`GROUPS` entry, so messages waiting for their acknowledgements (state, replies) never
+hold up telemetry, and replies never hold up state.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class Lane(enum.IntEnum):
     TELEMETRY = 1
     REPLY = 2
     BULK = 3
+
+
+GROUPS: tuple[tuple[Lane, ...], ...] = ((Lane.STATE,), (Lane.TELEMETRY,), (Lane.REPLY, Lane.BULK))
+"""Lanes drained together, each group by a sender of its own: telemetry (QoS 0) never
+waits for the acknowledgement of a retained state message or a reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +82,9 @@ class Outbox:
         }
         self.dropped: dict[Lane, int] = dict.fromkeys(Lane, 0)
         self.put_count: dict[Lane, int] = dict.fromkeys(Lane, 0)
-        self._ready = asyncio.Event()
+        self._ready = {group: asyncio.Event() for group in GROUPS}
+        self.closed = False
+        self._group_of = {lane: group for group in GROUPS for lane in group}
 
     def __len__(self) -> int:
         return len(self._state) + sum(len(q) for q in self._queues.values())
@@ -87,7 +96,7 @@ class Outbox:
         """
         lane = lane_for(message.qos, message.retain) if lane is None else lane
         self.put_count[lane] += 1
-        self._ready.set()
+        self._ready[self._group_of[lane]].set()
         if lane is Lane.STATE:
             # Only the newest value of a retained topic matters; it keeps its place.
             self._state[message.topic] = message
@@ -100,21 +109,32 @@ class Outbox:
             return False
         return True
 
-    def get_nowait(self) -> Outgoing | None:
-        """The next message by lane priority, or None when every lane is empty."""
-        if self._state:
-            topic = next(iter(self._state))
-            return self._state.pop(topic)
-        for queue in self._queues.values():
-            if queue:
-                return queue.popleft()
-        self._ready.clear()
+    def get_nowait(self, group: tuple[Lane, ...] = tuple(Lane)) -> Outgoing | None:
+        """The next message of `group`'s lanes by priority; None when they are empty."""
+        for lane in group:
+            if lane is Lane.STATE:
+                if self._state:
+                    return self._state.pop(next(iter(self._state)))
+            elif self._queues[lane]:
+                return self._queues[lane].popleft()
         return None
 
-    async def get(self) -> Outgoing:
-        """Wait for the next message by lane priority."""
-        while True:
-            message = self.get_nowait()
+    async def get(self, group: tuple[Lane, ...]) -> Outgoing | None:
+        """Wait for the next message of `group` (one of `GROUPS`) by lane priority.
+
+        None once the outbox is closed: the sender stops, whatever is still queued.
+        """
+        ready = self._ready[group]
+        while not self.closed:
+            message = self.get_nowait(group)
             if message is not None:
                 return message
-            await self._ready.wait()
+            ready.clear()
+            await ready.wait()
+        return None
+
+    def close(self) -> None:
+        """Stop handing out messages (a planned stop); puts are still counted."""
+        self.closed = True
+        for ready in self._ready.values():
+            ready.set()

@@ -186,8 +186,10 @@ class ModbusCharger:
         has the timeout, plus a reconnect and the startup writes, times the units that
         may hold the line's lock first (one on TCP). A safety net only: every request
         already times out by itself."""
-        return self.timeout * (requests + 2 + len(self.profile.startup_writes)) * (
-            self._transport.sharers
+        return (
+            self.timeout
+            * (requests + 2 + len(self.profile.startup_writes))
+            * (self._transport.sharers)
         )
 
     @property
