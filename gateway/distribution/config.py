@@ -67,6 +67,12 @@ class DistributionConfig:
         idle_probe_period: Seconds after which an idle EV is offered power again, in
             case it woke up (a departure timer, a preconditioning run).
         active_current: A phase carrying more than this (A) counts as used by the EV.
+        phase_switch_interval: Least time (s) between two phase switches of one
+            charger (each is a pause at 0 A and a contactor cycle); the first switch
+            of a session may come at once.
+        phase_switch_hysteresis: Current (A) above the minimum that an EV switched to
+            one phase must be able to get on three before it is switched back, so that
+            a share at the edge does not make it flap.
     """
 
     min_current: float = 6.0
@@ -87,6 +93,8 @@ class DistributionConfig:
     idle_timeout: float = 300.0
     idle_probe_period: float = 1800.0
     active_current: float = 0.5
+    phase_switch_interval: float = 300.0
+    phase_switch_hysteresis: float = 1.0
 
     def __post_init__(self) -> None:
         for field in fields(self):

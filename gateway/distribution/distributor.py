@@ -32,7 +32,7 @@ through; `Allocation.notes` says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.core.model import Phases
@@ -45,6 +45,7 @@ from gateway.distribution.model import (
     DecisionCode,
     PhaseLimit,
 )
+from gateway.distribution.phases import switch_phases
 from gateway.distribution.sharing import POWER, EvView, share
 from gateway.distribution.tracking import (
     ChargerMemory,
@@ -65,6 +66,8 @@ class _Held:
     reserve: float
     code: DecisionCode
     reason: str
+    grid: tuple[int, ...] | None = None
+    """Grid phases the reserve is on; None: every wired phase."""
 
 
 def _volts(state: ChargerState, terminal: int, nominal: float) -> float:
@@ -88,6 +91,15 @@ def _fuses(phase_limit: PhaseLimit | None) -> tuple[float, float, float]:
 
 def _phase_names(phases: Sequence[int]) -> str:
     return ", ".join(f"L{phase}" for phase in sorted(phases))
+
+
+def _grid_and_watts(
+    state: ChargerState, terminals: Iterable[int], nominal: float
+) -> tuple[tuple[int, ...], float]:
+    """The grid phases of some of a charger's terminals, and their W per A."""
+    chosen = sorted(set(terminals))
+    grid = tuple(sorted({state.phases[t] for t in chosen}))
+    return grid, sum(_volts(state, t, nominal) for t in chosen)
 
 
 def _on_phases(phases: Sequence[int], amps: float) -> Phases:
@@ -153,9 +165,10 @@ class Distributor:
                 evs.append(outcome)
             elif isinstance(outcome, _Held):
                 nominal = state.nominal_voltage or self._config.nominal_voltage
-                volts = sum(_volts(state, t, nominal) for t in range(len(state.phases)))
+                grid = outcome.grid or state.phases
+                volts = sum(_volts(state, t, nominal) for t in range(len(grid)))
                 held.append((state, outcome, volts))
-                for phase in state.phases:
+                for phase in grid:
                     reserved[phase - 1] += outcome.reserve
                 reserved_power += outcome.reserve * volts
             else:
@@ -170,27 +183,43 @@ class Distributor:
 
         for state, hold, volts in held:
             limit, reason = hold.limit, hold.reason
-            if {*state.phases, POWER} & overloaded and limit > 0:
+            grid = hold.grid or state.phases
+            if {*grid, POWER} & overloaded and limit > 0:
                 limit, reason = 0.0, f"{reason}; reserves exceed a limit: commanded 0"
+            memory = self._memory[state.charger_id]
             decisions[state.charger_id] = ChargerDecision(
                 state.charger_id,
                 limit,
                 hold.code,
                 reason,
-                tuple(sorted(state.phases)),
-                len(state.phases),
+                tuple(sorted(grid)),
+                len(grid),
                 hold.reserve * volts,
                 controlled=False,
-                reserved=_on_phases(state.phases, hold.reserve),
-                resume=self._memory[state.charger_id].resume,
+                reserved=_on_phases(grid, hold.reserve),
+                resume=memory.resume,
+                phases=memory.switch_to or state.setting,
             )
-            self._remember(self._memory[state.charger_id], limit, now)
+            if hold.code != DecisionCode.PHASE_SWITCH:
+                self._remember(memory, limit, now)
 
-        for ev, current, code, reason in share(evs, capacity, now, self._config):
+        outcomes = share(evs, capacity, now, self._config)
+        outcomes, switching = switch_phases(
+            evs,
+            outcomes,
+            capacity,
+            lambda views, links: share(views, links, now, self._config),
+            now,
+            self._config,
+        )
+        for ev, current, code, reason in outcomes:
             decisions[ev.key] = ChargerDecision(
                 ev.key, current, code, reason, ev.grid, len(ev.grid),
-                current * ev.watts_per_amp, resume=ev.memory.resume,
+                current * ev.watts_per_amp, resume=ev.memory.resume, phases=ev.setting,
             )  # fmt: skip
+            if ev.key in switching:
+                ev.memory.switched_at = now
+                ev.memory.switch_to = ev.setting
             self._remember(ev.memory, current, now)
 
         ordered = {cid: decisions[cid] for cid in ids}
@@ -219,14 +248,22 @@ class Distributor:
         sample = state.sample
         cid, grid = state.charger_id, tuple(sorted(state.phases))
 
-        def zero(code: DecisionCode, reason: str) -> ChargerDecision:
-            return ChargerDecision(cid, 0.0, code, reason, grid, len(grid), 0.0)
+        def zero(code: DecisionCode, reason: str, phases: int = state.setting) -> ChargerDecision:
+            return ChargerDecision(cid, 0.0, code, reason, grid, len(grid), 0.0, phases=phases)
 
+        if state.switching:
+            return self._switching(state, memory)
+        if memory.switch_to is not None:  # the switch is over (done, or given up)
+            memory.switch_to = None
+            if memory.expect_since is not None:
+                memory.expect_since = now  # the EV restarts only now
         if not state.fresh or sample is None:
             return self._hold(state, memory, DecisionCode.STALE, "stale: no fresh data")
         if not sample.ev_connected:
             memory.end_session()
             memory.reserve = None
+            if state.phase_switching and state.setting == 1:  # back to 3 while no one charges
+                return zero(DecisionCode.NO_EV, "no EV: nothing reserved; back to 3 phases", 3)
             return zero(DecisionCode.NO_EV, "no EV: nothing reserved")
         if not memory.session:
             memory.start_session(now)
@@ -251,8 +288,18 @@ class Distributor:
         update_resume(memory, draw, minimum, top, step, now, cfg)
         if memory.learned_min is not None:
             minimum = max(minimum, memory.learned_min)
-        terminals = ev_terminals(memory, currents, state.ev_phases, cfg.active_current)
+        # On one phase the EV shows nothing of its other phases: learn only on three.
+        learn = currents if state.setting != 1 else (0.0,) * len(currents)
+        terminals = ev_terminals(memory, learn, state.ev_phases, cfg.active_current)
         nominal = state.nominal_voltage or cfg.nominal_voltage
+        everywhere = _grid_and_watts(state, terminals, nominal)
+        if state.setting == 1:  # its L1 only, unless it is measured elsewhere
+            drawing = {t for t, amps in enumerate(currents) if amps > cfg.active_current}
+            terminals = frozenset({0} | drawing)
+        mine = _grid_and_watts(state, terminals, nominal)
+        other: tuple[tuple[int, ...], float] | None = None
+        if state.phase_switching and len(everywhere[0]) > 1:
+            other = everywhere if state.setting == 1 else _grid_and_watts(state, {0}, nominal)
         charging = memory.on_since is not None and memory.limit > 0
         if charging:
             update_reclaim(memory, draw, minimum, step, now, cfg)
@@ -266,14 +313,29 @@ class Distributor:
         return EvView(
             state=state,
             memory=memory,
-            grid=tuple(sorted({state.phases[t] for t in terminals})),
-            watts_per_amp=sum(_volts(state, t, nominal) for t in terminals),
+            grid=mine[0],
+            watts_per_amp=mine[1],
             minimum=minimum,
             upper=upper,
             ceiling=max(minimum, min(upper, ramp)),
             draw=draw,
             idle=idle,
+            setting=state.setting,
+            other=other,
         )
+
+    @staticmethod
+    def _switching(state: ChargerState, memory: ChargerMemory) -> _Held:
+        """A charger in the middle of a phase switch: at 0 A now; what it resumes at
+        (its last decided limit) is reserved on the grid phases it will use."""
+        setting = memory.switch_to or state.setting
+        grid = (state.phases[0],) if setting == 1 else state.phases
+        noun = "phase" if setting == 1 else "phases"
+        reason = (
+            f"switching to {setting} {noun}: paused at 0 A; "
+            f"{memory.limit:.1f} A reserved on {_phase_names(grid)}"
+        )
+        return _Held(memory.limit, memory.limit, DecisionCode.PHASE_SWITCH, reason, grid)
 
     def _hold(
         self, state: ChargerState, memory: ChargerMemory, code: DecisionCode, reason: str

@@ -41,6 +41,12 @@ class ChargerState:
             was last allowed (see `Distributor`).
         status: The status tracker's verdict (`UNCERTAIN`: a recent write failed).
             Its string value ("working", ...) is accepted and turned into the enum.
+        phase_switching: The charger may be switched between 1 and 3 phases (its
+            profile can, its config allows it); needs three wired phases.
+        phases_in_use: The charger's phase setting now: 1 after a switch to one phase
+            (its L1 only), else the wired count; None means the wired count.
+        switching: A phase switch is under way (paused at 0 A, register written,
+            not resumed yet): the charger is held, its coming limit reserved.
     """
 
     charger_id: str
@@ -53,9 +59,21 @@ class ChargerState:
     sample: ChargerSample | None = None
     fresh: bool = True
     status: ChargerStatus = ChargerStatus.WORKING
+    phase_switching: bool = False
+    phases_in_use: int | None = None
+    switching: bool = False
+
+    @property
+    def setting(self) -> int:
+        """The charger's phase setting now (1 after a switch to one phase)."""
+        return self.phases_in_use or len(self.phases)
 
     def __post_init__(self) -> None:
         where = f"charger {self.charger_id!r}"
+        if self.phase_switching and len(self.phases) != 3:
+            raise ValueError(f"{where}: phase switching needs three wired phases")
+        if self.phases_in_use is not None and self.phases_in_use not in {1, len(self.phases)}:
+            raise ValueError(f"{where}: phases_in_use must be 1 or {len(self.phases)}")
         if not 1 <= len(self.phases) <= 3 or len(set(self.phases)) != len(self.phases):
             raise ValueError(f"{where}: phases must be 1 to 3 distinct grid phases")
         if any(phase not in (1, 2, 3) for phase in self.phases):
@@ -111,6 +129,9 @@ class DecisionCode(StrEnum):
     """No fresh data: limit held (never raised); its last limit is reserved."""
     UNCERTAIN = "uncertain"
     """A write failed recently: limit held (never raised); its last limit is reserved."""
+    PHASE_SWITCH = "phase_switch"
+    """Switching between 1 and 3 phases (paused at 0 A meanwhile); the limit it resumes
+    at is reserved on the grid phases it will use."""
 
 
 WANTS_POWER = frozenset(
@@ -155,6 +176,9 @@ class ChargerDecision:
             instead.
         reserved: Current (A) per grid phase counted for an uncontrolled charger.
         resume: Whether the EV took power after its last (re)start (`ResumeState`).
+        phases: The charger's phase setting to use: 1 (its L1 only) or its wired count.
+            When it differs from the charger's `phases_in_use`, the charger is to be
+            switched (pause at 0 A, switch, resume at `current`).
     """
 
     charger_id: str
@@ -167,6 +191,7 @@ class ChargerDecision:
     controlled: bool = True
     reserved: Phases = NO_CURRENT
     resume: ResumeState = ResumeState.OK
+    phases: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +248,11 @@ class Allocation:
             for cid, decision in self.decisions.items()
             if decision.current <= 0 and decision.code in WANTS_POWER
         }
+
+    @property
+    def phases(self) -> dict[str, int]:
+        """Per charger id, the phase setting it is to use (1 or its wired count)."""
+        return {cid: decision.phases for cid, decision in self.decisions.items()}
 
     @property
     def resume(self) -> dict[str, ResumeState]:

@@ -44,6 +44,11 @@ class EvView:
     """Highest limit this call: `upper` or less while ramping."""
     draw: float
     idle: bool
+    setting: int = 3
+    """The charger's phase setting now: 1 (its L1 only) or its wired count."""
+    other: tuple[tuple[int, ...], float] | None = None
+    """For a charger that may switch phases: (grid phases, W per A) of the EV on the
+    other setting; None when it may not switch (or the EV draws on one phase anyway)."""
 
     @property
     def key(self) -> str:

@@ -84,6 +84,10 @@ class ChargerMemory:
     """A minimum above the configured one, learnt from a wake-up (A)."""
     finished: bool = False
     """Went idle on its own this session (full): restarts are not expected to draw."""
+    switched_at: float | None = None
+    """When a phase switch was last decided in this session (for the interval)."""
+    switch_to: int | None = None
+    """Phase setting of the switch decided last; None once it is done or given up."""
 
     def start_session(self, now: float) -> None:
         """An EV plugged in: forget the previous EV, queue the new one."""
@@ -107,6 +111,7 @@ class ChargerMemory:
         self.no_resume = False
         self.learned_min = None
         self.finished = False
+        self.switched_at = None
 
     def end_session(self) -> None:
         """The EV left: nothing is kept about it."""
