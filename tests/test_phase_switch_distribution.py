@@ -56,9 +56,7 @@ def test_during_the_switch_its_coming_limit_is_reserved_on_its_l1_only() -> None
     first = distributor.distribute(2500.0, [switchable()], 20.0, now=0.0)
     amps = first["bay"]
     other = charger("other", max_current=32.0)
-    during = distributor.distribute(
-        30000.0, [switchable(switching=True), other], 20.0, now=5.0
-    )
+    during = distributor.distribute(30000.0, [switchable(switching=True), other], 20.0, now=5.0)
     held = during.decisions["bay"]
     assert held.code == DecisionCode.PHASE_SWITCH and not held.controlled
     assert held.reserved.as_tuple() == (amps, 0.0, 0.0)
