@@ -149,6 +149,10 @@ class DistributionConfig(_Section):
     rotation_period: float = Field(7200.0, ge=60, le=86400)
     # s an EV may draw nothing after being (re)started before a wake-up toggle is tried
     resume_timeout: float = Field(60.0, ge=5, le=3600)
+    # least s between two 1-phase/3-phase switches of one charger (each is a pause)
+    phase_switch_interval: float = Field(300.0, ge=60, le=86400)
+    # A above the minimum a 1-phase EV must be able to get on 3 phases to switch back
+    phase_switch_hysteresis: float = Field(1.0, ge=0, le=16)
 
 
 class SerialConfig(_Section):
@@ -190,6 +194,8 @@ class ChargerConfig(_Section):
     charge_point_id: ChargePointId | None = None
     connector_id: int = Field(1, ge=1, le=16)
     simulated_ev: SimulatedEvConfig = Field(default_factory=SimulatedEvConfig)
+    # switch between 1 and 3 phases when that lets the EV charge (profiles with [phase_switch])
+    phase_switching: bool = False
 
     @field_validator("phases")
     @classmethod
@@ -218,7 +224,21 @@ class ChargerConfig(_Section):
             )
         if self.adapter == "ocpp" and self.charge_point_id is None:
             raise ValueError('adapter "ocpp" needs charge_point_id')
+        if self.phase_switching:
+            self._check_phase_switching()
         return self
+
+    def _check_phase_switching(self) -> None:
+        """Only a Modbus charger whose profile has a phase switch register, wired to
+        three phases, may switch."""
+        if self.adapter != "modbus" or self.profile is None:
+            raise ValueError(f'phase_switching needs adapter "modbus", not {self.adapter!r}')
+        if load_profile(self.profile).phase_switch is None:
+            raise ValueError(
+                f"phase_switching: the profile {self.profile!r} has no phase switch register"
+            )
+        if len(self.phases) != 3:
+            raise ValueError("phase_switching needs a charger wired to three phases")
 
 
 class OcppConfig(_Section):

@@ -241,6 +241,7 @@ class Gateway:
                 now,
                 offset,
                 charger.ev_resume,
+                charger.phases_in_use,
             )
             await self.bridge.publish(topic, payload)
         for controller in self.controllers.values():

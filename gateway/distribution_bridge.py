@@ -27,6 +27,8 @@ class PoolAllocation:
     phase_currents: tuple[float, float, float]
     unreachable_reason: str | None
     resume: dict[str, str] = field(default_factory=dict)
+    phases: dict[str, int] = field(default_factory=dict)
+    """Per charger, the phase setting decided (1 or its wired count)."""
 
 
 class PoolDistributor:
@@ -43,6 +45,8 @@ class PoolDistributor:
                 ramp_up_rate=section.ramp_up_rate,
                 rotation_period=section.rotation_period,
                 resume_timeout=section.resume_timeout,
+                phase_switch_interval=section.phase_switch_interval,
+                phase_switch_hysteresis=section.phase_switch_hysteresis,
             )
         )
 
@@ -72,6 +76,7 @@ class PoolDistributor:
             phase_currents=allocation.phase_currents.as_tuple(),
             unreachable_reason=unreachable,
             resume={cid: str(state) for cid, state in allocation.resume.items()},
+            phases=allocation.phases,
         )
 
 
@@ -88,4 +93,7 @@ def charger_state(charger: ChargerRuntime, now: float) -> ChargerState:
         sample=charger.latest,
         fresh=charger.fresh(now),
         status=charger.status(now),
+        phase_switching=capabilities.phase_switching and charger.config.phase_switching,
+        phases_in_use=charger.phases_in_use,
+        switching=charger.switching,
     )

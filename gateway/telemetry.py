@@ -52,14 +52,17 @@ def charger_message(
     now: float,
     wall_offset: float = 0.0,
     ev_resume: str = "ok",
+    phases_in_use: int | None = None,
 ) -> tuple[str, str]:
-    """One charger's state message; `error` is the last read error, if any, and
-    `ev_resume` whether its EV took power after its last start (ok/waking/stalled)."""
+    """One charger's state message; `error` is the last read error, if any,
+    `ev_resume` whether its EV took power after its last start (ok/waking/stalled),
+    and `phases_in_use` its phase setting (1 after a switch to one phase)."""
     if sample is not None:
         sample = dataclasses.replace(sample, timestamp=sample.timestamp + wall_offset)
     body = payloads.charger_state(status, sample, phases, now + wall_offset)
     body["error"] = error
     body["ev_resume"] = ev_resume
+    body["phases_in_use"] = phases_in_use if phases_in_use is not None else len(phases)
     return topics.charger_state(charger_id), payloads.dumps(body)
 
 

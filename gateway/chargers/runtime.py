@@ -83,6 +83,10 @@ class ChargerRuntime:
         self.polls = 0
         self.commanded: float | None = None
         self.ev_resume = "ok"  # the distributor's verdict: ok, waking or stalled
+        # the phase setting (1 after a switch to one phase) and whether a switch is under
+        # way; both kept by gateway.chargers.phase_switch
+        self.phases_in_use = len(capabilities.phases)
+        self.switching = False
         self._unreachable = False
         self._down_since: float | None = None
         self._next_summary = 0.0

@@ -7,9 +7,9 @@ A 3-phase EV cannot charge below its minimum on three phases (6 A x 3 x 230 V =
 - down to 1 phase: an EV on three phases that gets 0 because its minimum does not fit
   (code WAITING or PAUSED_LIMIT) is tried on its charger's L1; if it is admitted
   there, it switches;
-- back to 3 phases: an EV switched to one phase that is at its charger's maximum
-  there is tried on three phases; it switches back when it would get at least its
-  minimum plus `phase_switch_hysteresis` per phase and more power than on one phase.
+- back to 3 phases: an EV charging on one phase is tried on three phases; it switches
+  back when it would get at least its minimum plus `phase_switch_hysteresis` per
+  phase and more power than on one phase.
 
 A switch is a pause at 0 A and a contactor cycle, so a charger switches at most once
 every `phase_switch_interval` (the first switch of a session may come at once), and
@@ -62,7 +62,7 @@ def _candidates(
         if not _may_switch(ev, now, config):
             continue
         down = ev.setting != 1 and current <= 0 and code in _DOWN
-        up = ev.setting == 1 and code == DecisionCode.AT_MAXIMUM
+        up = ev.setting == 1 and current > 0
         if down or up:
             found.add(ev.key)
     return found

@@ -14,6 +14,10 @@ Test controls, all plain attributes or methods:
 - `garbage = True`: measurements read NaN, infinities and absurd values.
 - `current_limit`: the value last written to the setpoint register; `writes`: every
   accepted setpoint write as (wall time, amps); `request_count` / `recent_requests`.
+- `write_log`: setpoint and phase-setting writes in order, as (simulator clock time,
+  "setpoint" or "phases", value); `switches_under_load`: phase-setting changes made
+  while the EV drew current (a contactor switched under load).
+  The EV follows the phase setting: on 1 it draws on L1 only.
 - `validity_time`, `safe_current`: the setpoint expires after `validity_time` s without
   a rewrite (or heartbeat) and the charger applies the safe current, as Alfen does.
   Where the layout's safe-current register is writable, a write sets `safe_current`
@@ -92,6 +96,8 @@ class SimulatedCharger(Served):
         self.refuse_code = ExcCodes.ILLEGAL_FUNCTION
         self.garbage = False
         self.writes: list[tuple[float, float]] = []
+        self.write_log: list[tuple[float, str, float]] = []
+        self.switches_under_load = 0
         self.safe_current_writes = 0
         self.request_count = 0
         self.recent_requests: deque[Request] = deque(maxlen=1000)
@@ -240,11 +246,22 @@ class SimulatedCharger(Served):
             self._setpoint_at = now
         if write.validity_time is not None:
             self.validity_time = float(write.validity_time)
+        if write.setpoint is not None:
+            self._log(now, "setpoint", round(write.setpoint, 3))
         if write.phases is not None:
+            self._log(now, "phases", float(write.phases))
+            drawn = self.ev.currents(self._applied(now), self.charger_phases)
+            if write.phases != self.charger_phases and max(drawn) > 0:
+                self.switches_under_load += 1
             self.charger_phases = write.phases
         if write.safe_current is not None:
             self.safe_current = write.safe_current
             self.safe_current_writes += 1
+
+    def _log(self, now: float, what: str, value: float) -> None:
+        self.write_log.append((now, what, value))
+        if len(self.write_log) > MAX_WRITES_KEPT:
+            del self.write_log[: MAX_WRITES_KEPT // 2]
 
     def _setpoint_valid(self, now: float) -> bool:
         if self._setpoint is None:

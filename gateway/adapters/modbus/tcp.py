@@ -287,6 +287,18 @@ class ModbusCharger:
             await self._write_setpoint(value)
         return value
 
+    async def switch_phases(self, phases: int) -> None:
+        """Write the profile's phase switch register for `phases` (1 or 3). Never under
+        load: the caller pauses the charger at 0 A first (gateway.chargers.phase_switch)."""
+        spec = self.profile.phase_switch
+        if spec is None:
+            raise ChargerProtocolError(f"{self._where}: its profile cannot switch phases")
+        value = spec.value(phases)
+        what = f"phase switch register {spec.address} (= {value}: {phases} phases)"
+        async with self._lock:
+            await self._connected()
+            await self._write(spec.address, [value], spec.write_function_code, what)
+
     async def read_safe_current(self) -> float | None:
         """The charger's fail-safe current (A), where the profile names its register."""
         spec = self.profile.safe_current
