@@ -1,8 +1,11 @@
 """Distribution benchmark: our `Distributor` against an SDK-like baseline, simulated.
 
 Run from the repository root: `python -m benchmarks.distribution` (Markdown tables,
-about a minute) or `... --json` (one JSON object, `{"scenarios": [{"name", "ours":
-{...}, "baseline": {...}}]}` with the metrics named below in brackets).
+about a minute and a half) or `... --json` (one JSON object, `{"scenarios": [{"name",
+"ours": {...}, "baseline": {...}}], "grid_scenarios": [...]}` with the metrics named
+below in brackets). The grid scenarios (a measured house under a 35 A main fuse, a
+PV surplus, with and without phase switching) are `benchmarks.distribution_grid`;
+`--no-grid` leaves them out.
 
 Deterministic (fixed seeds, simulated time in 5 s steps, no sleeping). A site has a
 fuse per grid phase, chargers wired with phase rotations, and EVs that arrive, charge
@@ -53,6 +56,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import distribution_grid as grid
 from benchmarks import distribution_scenarios as scenarios
 from benchmarks.distribution_fairness import VOLTS, Fairness, Wanting, jain
 from benchmarks.distribution_scenarios import HOUR, SLEEP_AFTER, Ev, Scenario, Site
@@ -342,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sleepy-share", type=float, default=scenarios.SLEEPY_SHARE)
     parser.add_argument("--high-min-share", type=float, default=scenarios.HIGH_MIN_SHARE)
     parser.add_argument("--only", type=int, nargs="+", help="scenario numbers (1-based)")
+    parser.add_argument("--no-grid", action="store_true", help="skip the grid scenarios")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -354,10 +359,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.json:
             print(report(scenario, mine, theirs))
             print()
+    grids = [] if args.no_grid or args.only else grid.run_all()
     if args.json:
-        print(json.dumps({"scenarios": rows}))
-    else:
-        print(f"_Simulated in {time.perf_counter() - began:.1f} s._")
+        print(json.dumps({"scenarios": rows, "grid_scenarios": grid.as_json(grids)}))
+        return
+    for scenario, runs in grids:
+        print(grid.report(scenario, runs))
+        print()
+    print(f"_Simulated in {time.perf_counter() - began:.1f} s._")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from benchmarks import distribution as bench
+from benchmarks import distribution_grid as grid
 
 ENERGY_BEFORE_KWH = {"evening_peak": 580.0, "mixed_phases": 191.1, "step_down": 116.9,
                      "above_fuse": 303.5}  # fmt: skip
@@ -54,3 +55,45 @@ def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
             "energy_lost_kwh"}  # fmt: skip
     assert keys <= row["ours"].keys() and keys <= row["baseline"].keys()
     assert row["ours"]["energy_kwh"] > row["baseline"]["energy_kwh"] > 0
+
+
+@pytest.fixture(scope="module")
+def grid_runs() -> dict[str, dict[str, grid.GridResult]]:
+    return {
+        scenario.name[0]: {how.name: result for how, result in runs}
+        for scenario, runs in grid.run_all()
+    }
+
+
+@pytest.mark.timeout(600)
+def test_grid_the_meter_keeps_the_main_fuse(
+    grid_runs: dict[str, dict[str, grid.GridResult]],
+) -> None:
+    for runs in grid_runs.values():
+        for name in ("meter + switching", "meter"):
+            assert runs[name].violations == 0 and runs[name].worst_over == 0.0
+    house = grid_runs["A"]
+    assert house["static 16 A"].violations > 0  # a static limit ignores the cooking peaks
+    assert house["SDK-like"].violations > 0
+    assert house["meter"].energy_kwh > house["SDK-like"].energy_kwh
+
+
+@pytest.mark.timeout(600)
+def test_grid_phase_switching_charges_more_from_pv(
+    grid_runs: dict[str, dict[str, grid.GridResult]],
+) -> None:
+    pv = grid_runs["B"]
+    assert pv["meter + switching"].energy_kwh > 1.1 * pv["meter"].energy_kwh
+    assert pv["meter + switching"].energy_kwh > pv["SDK-like"].energy_kwh
+    switches = pv["meter + switching"].figures()["phase_switches_per_ev_hour"]
+    assert 0 < switches <= 3600.0 / 300.0  # at most one per switch interval
+    assert pv["meter"].switches == 0
+
+
+def test_grid_json_and_tables() -> None:
+    scenario = grid.pv_day()
+    rows = [(how, grid.run(scenario, how)) for how in grid.RUNS[1:2]]
+    assert "| meter |" in grid.report(scenario, rows)
+    (row,) = grid.as_json([(scenario, rows)])
+    assert set(row["runs"]["meter"]) >= {"fuse_violations", "energy_kwh", "pauses_per_ev_hour",
+                                         "phase_switches_per_ev_hour"}  # fmt: skip
