@@ -315,13 +315,14 @@ class PoolController:
         return outcomes
 
     def _phase_switches(self, decided: Mapping[str, int]) -> dict[str, int]:
-        """Chargers to switch now: the phase setting decided differs from theirs."""
+        """Chargers to switch now: the phase setting decided differs from theirs (or
+        theirs is not known yet, and they draw nothing: then it is written once)."""
         return {
             cid: decided[cid]
             for cid, switcher in self.switchers.items()
             if cid in decided
             and not switcher.runtime.switching
-            and decided[cid] != switcher.runtime.phases_in_use
+            and (decided[cid] != switcher.runtime.phases_in_use or switcher.unsure_and_idle())
         }
 
     def _start_switches(

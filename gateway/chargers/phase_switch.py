@@ -81,6 +81,18 @@ class PhaseSwitcher:
         self._paused_at: float | None = None
         self.switches = 0
         self.failures = 0
+        self.tried = False
+        """Whether a switch was tried since start: until then the charger's setting is
+        not known (a previous run may have left it on one phase)."""
+
+    def unsure_and_idle(self) -> bool:
+        """The setting was never written by this run, and the charger is at 0 A with
+        no load: writing the decided setting now cannot switch under load."""
+        runtime = self.runtime
+        sample = runtime.latest
+        if self.tried or runtime.commanded not in (None, 0.0) or sample is None:
+            return False
+        return all(not amps > self.timing.idle_current for amps in sample.current.as_tuple())
 
     def paused(self) -> None:
         """The charger was just set to 0 A for a switch: it is switching from now on."""
@@ -94,6 +106,7 @@ class PhaseSwitcher:
         charger on its old setting, at 0 A until the next distribution.
         """
         runtime = self.runtime
+        self.tried = True
         try:
             done = await self._sequence(phases)
         except ChargerError as exc:
