@@ -29,12 +29,12 @@ from gateway.clock import Clock, wall_at
 from gateway.config import GatewayConfig, PoolConfig
 from gateway.core.formulas import pool_snapshot
 from gateway.core.headroom import GridHeadroom, GridLimits, grid_headroom
-from gateway.core.model import Bounds, SystemBounds
+from gateway.core.model import SystemBounds
 from gateway.core.power_manager import PowerManager, Proposal
 from gateway.core.status import ChargerStatus
 from gateway.core.system_bounds import NO_POWER, system_bounds
 from gateway.distribution.model import PhaseLimit
-from gateway.distribution_bridge import PoolAllocation, PoolDistributor
+from gateway.distribution_bridge import PoolDistributor, as_written
 from gateway.logsafe import LogLimiter
 from gateway.meters.payloads import grid_state
 from gateway.meters.runtime import MeterRuntime
@@ -49,9 +49,10 @@ from gateway.mqtt.ingress import (
 )
 from gateway.mqtt.outbox import Lane
 from gateway.mqtt.topics import Topics
+from gateway.pool_state import restore_proposals, saved_pool_state
 from gateway.proposals import error_reply, ok_reply
 from gateway.results import DistributionResult, build_result
-from gateway.state_file import PoolState, SavedProposal
+from gateway.state_file import PoolState
 from gateway.telemetry import PoolLayout
 from gateway.timefmt import rfc3339
 
@@ -279,7 +280,7 @@ class PoolController:
             now=wall_at(self._clock, now),
             target=target,
             component_ids=self.layout.charger_ids,
-            allocation=_as_written(allocation, self.chargers, outcomes),
+            allocation=as_written(allocation, self.chargers, outcomes),
             outcomes=outcomes,
             ev_resume=allocation.resume,
         )
@@ -414,48 +415,13 @@ class PoolController:
 
     # ------------------------------------------------------------------ restarts
     def saved_state(self) -> PoolState:
-        """The proposals (expiry as Unix time, whole seconds) and the limits written."""
-        proposals = []
-        for source in self.manager.sources():
-            proposal = self.manager.proposal(source)
-            if proposal is None:
-                continue
-            expiry = self.manager.expiry(source)
-            proposals.append(
-                SavedProposal(
-                    source=source,
-                    priority=proposal.priority,
-                    power=proposal.power,
-                    lower=proposal.bounds.lower,
-                    upper=proposal.bounds.upper,
-                    expires_at=None if expiry is None else round(wall_at(self._clock, expiry)),
-                )
-            )
-        limits = {c.id: c.commanded for c in self.chargers if c.commanded is not None}
-        return PoolState(proposals=proposals, limits=limits)
+        """What this pool keeps across a restart (see gateway/pool_state.py)."""
+        return saved_pool_state(self.manager, self.chargers, self._clock)
 
     def restore(self, state: PoolState, now: float) -> list[str]:
-        """Take back the proposals of a previous run that have not expired; their
-        sources. A remaining age is never longer than the longest one allowed."""
+        """Take back a previous run's proposals that have not expired; their sources."""
         longest = max(self.config.power.max_proposal_age, self.config.power.max_expires_in)
-        wall_now = self._clock.wall()
-        restored = []
-        for saved in state.proposals:
-            expires: float | None = None
-            if saved.expires_at is not None:
-                remaining = saved.expires_at - wall_now
-                if remaining <= 0:
-                    continue
-                expires = now + min(remaining, longest)
-            bounds = Bounds(saved.lower, saved.upper)
-            try:
-                proposal = Proposal(saved.source, saved.priority, saved.power, bounds, now, expires)
-                self.manager.propose(proposal, now)
-            except ValueError as exc:
-                log.warning("pool %s: saved proposal of %s not restored: %s", self.name,
-                            saved.source, exc)  # fmt: skip
-                continue
-            restored.append(saved.source)
+        restored = restore_proposals(self.manager, state, now, self._clock.wall(), longest)
         if restored:
             self._announce = True
             self._wake.set()
@@ -475,33 +441,3 @@ class PoolController:
             working, self.config.distribution.min_current, self.config.distribution.nominal_voltage
         )
 
-
-def _as_written(
-    allocation: PoolAllocation,
-    chargers: list[ChargerRuntime],
-    outcomes: Mapping[str, WriteOutcome],
-) -> PoolAllocation:
-    """The allocation as the chargers hold it: each limit as written (rounded to the
-    charger's step), its power scaled to match. A failed write keeps the decided limit
-    and power, reported as failed."""
-    limits: dict[str, float] = {}
-    power: dict[str, float] = {}
-    for charger in chargers:
-        cid = charger.id
-        decided = allocation.limits[cid]
-        estimate = allocation.power.get(cid, 0.0)
-        outcome = outcomes.get(cid)
-        held = charger.commanded
-        if (outcome is not None and not outcome.ok) or held is None:
-            limits[cid], power[cid] = decided, estimate
-        else:
-            limits[cid] = held
-            power[cid] = estimate * held / decided if decided > 0 else 0.0
-    return PoolAllocation(
-        limits=limits,
-        power=power,
-        reasons=allocation.reasons,
-        phase_currents=allocation.phase_currents,
-        unreachable_reason=allocation.unreachable_reason,
-        resume=allocation.resume,
-    )

@@ -8,10 +8,10 @@ latest sample, freshness and status) into the distributor's `ChargerState`, and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gateway.chargers import ChargerRuntime
+from gateway.chargers import ChargerRuntime, WriteOutcome
 from gateway.config import DistributionConfig as DistributionSection
 from gateway.distribution import ChargerState, DistributionConfig, Distributor
 from gateway.distribution.model import PhaseLimit
@@ -96,4 +96,35 @@ def charger_state(charger: ChargerRuntime, now: float) -> ChargerState:
         phase_switching=capabilities.phase_switching and charger.config.phase_switching,
         phases_in_use=charger.phases_in_use,
         switching=charger.switching,
+    )
+
+
+def as_written(
+    allocation: PoolAllocation,
+    chargers: list[ChargerRuntime],
+    outcomes: Mapping[str, WriteOutcome],
+) -> PoolAllocation:
+    """The allocation as the chargers hold it: each limit as written (rounded to the
+    charger's step), its power scaled to match. A failed write keeps the decided limit
+    and power, reported as failed."""
+    limits: dict[str, float] = {}
+    power: dict[str, float] = {}
+    for charger in chargers:
+        cid = charger.id
+        decided = allocation.limits[cid]
+        estimate = allocation.power.get(cid, 0.0)
+        outcome = outcomes.get(cid)
+        held = charger.commanded
+        if (outcome is not None and not outcome.ok) or held is None:
+            limits[cid], power[cid] = decided, estimate
+        else:
+            limits[cid] = held
+            power[cid] = estimate * held / decided if decided > 0 else 0.0
+    return PoolAllocation(
+        limits=limits,
+        power=power,
+        reasons=allocation.reasons,
+        phase_currents=allocation.phase_currents,
+        unreachable_reason=allocation.unreachable_reason,
+        resume=allocation.resume,
     )
