@@ -24,7 +24,7 @@ from typing import Any
 import aiomqtt
 
 from gateway.chargers import ChargerRuntime, WriteOutcome
-from gateway.chargers.phase_switch import PhaseSwitcher
+from gateway.chargers.phase_switch import PoolSwitches
 from gateway.clock import Clock, wall_at
 from gateway.config import GatewayConfig, PoolConfig
 from gateway.core.formulas import pool_snapshot
@@ -102,12 +102,7 @@ class PoolController:
         self._inbox = ProposalInbox()
         self._announce = False
         self.distributions = 0
-        self.switchers = {
-            c.id: PhaseSwitcher(c, on_done=self._wake.set)
-            for c in self.chargers
-            if c.config.phase_switching and c.capabilities.phase_switching
-        }
-        self._switch_tasks: set[asyncio.Task[bool]] = set()
+        self.switches = PoolSwitches(self.chargers, on_done=self._wake.set)
 
     # ------------------------------------------------------------------ inputs
     async def on_connect(self) -> None:
@@ -216,13 +211,11 @@ class PoolController:
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:
         """Distribute whenever woken, or when a proposal expires; never ends by itself.
-
-        Phase switches under way end with it (their tasks are cancelled)."""
+        Phase switches under way end with it."""
         try:
             await self._loop()
         finally:
-            for task in self._switch_tasks:
-                task.cancel()
+            self.switches.cancel()
 
     async def _loop(self) -> None:
         while True:
@@ -261,7 +254,7 @@ class PoolController:
                 self._grid_stale = headroom.stale
                 self._announce = True  # say in a result that the fallback (no longer) applies
         allocation = self.distributor.allocate(target, self.chargers, limit, now)
-        switches = self._phase_switches(allocation.phases)
+        switches = self.switches.due(allocation.phases)
         wanted = {c.id: 0.0 if c.id in switches else allocation.limits[c.id] for c in self.chargers}
         pending = {
             charger.id: wanted[charger.id]
@@ -274,7 +267,7 @@ class PoolController:
             await self._publish_target(now)
             return None
         outcomes = await self._write(pending)  # a switch's pause at 0 A is one of the cuts
-        self._start_switches(switches, outcomes)
+        self.switches.start(switches, outcomes)
         self.distributions += 1
         result = build_result(
             now=wall_at(self._clock, now),
@@ -314,32 +307,6 @@ class PoolController:
             results = await asyncio.gather(*(by_id[cid].write_limit(pending[cid]) for cid in group))
             outcomes.update(zip(group, results, strict=True))
         return outcomes
-
-    def _phase_switches(self, decided: Mapping[str, int]) -> dict[str, int]:
-        """Chargers to switch now: the phase setting decided differs from theirs (or
-        theirs is not known yet, and they draw nothing: then it is written once)."""
-        return {
-            cid: decided[cid]
-            for cid, switcher in self.switchers.items()
-            if cid in decided
-            and not switcher.runtime.switching
-            and (decided[cid] != switcher.runtime.phases_in_use or switcher.unsure_and_idle())
-        }
-
-    def _start_switches(
-        self, switches: Mapping[str, int], outcomes: Mapping[str, WriteOutcome]
-    ) -> None:
-        """Carry out each switch whose pause at 0 A was written (or already held)."""
-        for cid, phases in switches.items():
-            outcome = outcomes.get(cid)
-            if outcome is not None and not outcome.ok:
-                continue  # not paused: no switch under load
-            switcher = self.switchers[cid]
-            switcher.paused()
-            log.info("charger %s: switching to %d phase(s)", cid, phases)
-            task = asyncio.ensure_future(switcher.complete(phases))
-            self._switch_tasks.add(task)
-            task.add_done_callback(self._switch_tasks.discard)
 
     # ------------------------------------------------------------------ reports
     async def _publish_target(self, now: float) -> None:
@@ -431,7 +398,7 @@ class PoolController:
     def _system_bounds(self, now: float) -> SystemBounds:
         # A charger that may switch to one phase charges from its 1-phase minimum.
         working = [
-            (charger.latest, 1 if charger.id in self.switchers else len(charger.phases))
+            (charger.latest, 1 if charger.id in self.switches else len(charger.phases))
             for charger in self.chargers
             if charger.latest is not None and charger.status(now) is ChargerStatus.WORKING
         ]
@@ -440,4 +407,3 @@ class PoolController:
         return system_bounds(
             working, self.config.distribution.min_current, self.config.distribution.nominal_voltage
         )
-

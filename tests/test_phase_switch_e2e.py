@@ -23,6 +23,7 @@ from tests.conftest import Mosquitto, MqttProbe
 from tests.harness import modbus_charger, running_gateway, site_config
 from tests.runtime_helpers import run_for
 from tests.test_e2e_control import propose, wait_until
+from tests.test_e2e_grid import ev_draw
 
 BASE = "ev-gateway"
 FUSE = 16.0
@@ -61,14 +62,6 @@ def switch_config(mosquitto: Mosquitto, sims: list[SimulatedCharger]) -> dict[st
     )
 
 
-def grid_currents(sims: list[SimulatedCharger]) -> tuple[float, float, float]:
-    totals = [0.0, 0.0, 0.0]
-    for sim in sims:
-        for phase, amps in enumerate(sim.view().currents):
-            totals[phase] += amps
-    return (totals[0], totals[1], totals[2])
-
-
 def switch_sequence(sim: SimulatedCharger, phases: int) -> tuple[float, float, float]:
     """(time of the 0 A write, of the phase write, of the first resume) for the switch."""
     log = sim.write_log
@@ -86,7 +79,7 @@ async def test_an_alfen_switches_to_one_phase_at_a_low_target_and_back_at_a_high
     worst = [0.0]
 
     def fuse_check() -> None:
-        worst[0] = max(worst[0], *grid_currents(sims))
+        worst[0] = max(worst[0], *ev_draw(sims))
 
     async with alfens(clock) as sims, running_gateway(switch_config(mosquitto, sims), clock):
         sims[0].charger_phases = 1  # left on one phase by a previous run

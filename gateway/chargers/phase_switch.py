@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from gateway.adapters.base import ChargerError
-from gateway.chargers.runtime import ChargerRuntime
+from gateway.chargers.runtime import ChargerRuntime, WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +161,51 @@ class PhaseSwitcher:
         if sample is None or sample.timestamp <= since:
             return False
         return all(not amps > self.timing.idle_current for amps in sample.current.as_tuple())
+
+
+class PoolSwitches:
+    """The phase switchers of one pool's chargers that may switch, and their tasks.
+
+    The controller asks `due` which chargers to switch after a distribution, writes
+    their 0 A with its other cuts, then `start`s the switches whose pause was written.
+    """
+
+    def __init__(self, chargers: Iterable[ChargerRuntime], on_done: Callable[[], None]) -> None:
+        self.switchers = {
+            c.id: PhaseSwitcher(c, on_done=on_done)
+            for c in chargers
+            if c.config.phase_switching and c.capabilities.phase_switching
+        }
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    def __contains__(self, charger_id: object) -> bool:
+        return charger_id in self.switchers
+
+    def due(self, decided: Mapping[str, int]) -> dict[str, int]:
+        """Chargers to switch now: the phase setting decided differs from theirs (or
+        theirs is not known yet, and they draw nothing: then it is written once)."""
+        return {
+            cid: decided[cid]
+            for cid, switcher in self.switchers.items()
+            if cid in decided
+            and not switcher.runtime.switching
+            and (decided[cid] != switcher.runtime.phases_in_use or switcher.unsure_and_idle())
+        }
+
+    def start(self, switches: Mapping[str, int], outcomes: Mapping[str, WriteOutcome]) -> None:
+        """Carry out each switch whose pause at 0 A was written (or already held)."""
+        for cid, phases in switches.items():
+            outcome = outcomes.get(cid)
+            if outcome is not None and not outcome.ok:
+                continue  # not paused: no switch under load
+            switcher = self.switchers[cid]
+            switcher.paused()
+            log.info("charger %s: switching to %d phase(s)", cid, phases)
+            task = asyncio.ensure_future(switcher.complete(phases))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def cancel(self) -> None:
+        """Stop every switch under way (the daemon is stopping)."""
+        for task in self._tasks:
+            task.cancel()
