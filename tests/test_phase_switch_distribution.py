@@ -124,3 +124,12 @@ def test_switching_needs_three_wired_phases() -> None:
         assert "three wired phases" in str(exc)
     else:
         raise AssertionError("a 1-phase charger was allowed to switch")
+
+
+def test_an_ev_still_drawing_on_three_phases_during_the_switch_is_reserved_on_all() -> None:
+    distributor = Distributor(CONFIG)
+    amps = distributor.distribute(2500.0, [switchable()], 20.0, now=0.0)["bay"]
+    stuck = switchable(switching=True, currents=(10.0, 10.0, 10.0))  # did not stop
+    during = distributor.distribute(30000.0, [stuck, charger("other")], 20.0, now=5.0)
+    assert during.decisions["bay"].reserved.as_tuple() == (max(amps, 10.0),) * 3
+    assert max(during.phase_currents.as_tuple()) <= 20.0 + 1e-9

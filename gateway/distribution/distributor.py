@@ -324,18 +324,24 @@ class Distributor:
             other=other,
         )
 
-    @staticmethod
-    def _switching(state: ChargerState, memory: ChargerMemory) -> _Held:
+    def _switching(self, state: ChargerState, memory: ChargerMemory) -> _Held:
         """A charger in the middle of a phase switch: at 0 A now; what it resumes at
-        (its last decided limit) is reserved on the grid phases it will use."""
+        (its last decided limit) is reserved on the grid phases it will use. If it is
+        measured drawing on any other phase (it did not stop), what it draws is
+        reserved on every wired phase instead."""
         setting = memory.switch_to or state.setting
         grid = (state.phases[0],) if setting == 1 else state.phases
+        reserve = memory.limit
+        if state.sample is not None:
+            currents = measured_currents(state.sample, len(state.phases))
+            if any(amps > self._config.active_current for amps in currents[len(grid) :]):
+                grid, reserve = state.phases, max(reserve, *currents)
         noun = "phase" if setting == 1 else "phases"
         reason = (
             f"switching to {setting} {noun}: paused at 0 A; "
-            f"{memory.limit:.1f} A reserved on {_phase_names(grid)}"
+            f"{reserve:.1f} A reserved on {_phase_names(grid)}"
         )
-        return _Held(memory.limit, memory.limit, DecisionCode.PHASE_SWITCH, reason, grid)
+        return _Held(memory.limit, reserve, DecisionCode.PHASE_SWITCH, reason, grid)
 
     def _hold(
         self, state: ChargerState, memory: ChargerMemory, code: DecisionCode, reason: str
