@@ -151,7 +151,8 @@ class StartupWriteModel(_Strict):
 
 class PhaseSwitchModel(_Strict):
     """`[phase_switch]`: the holding register that selects 1- or 3-phase charging; the
-    value written for each. Declared only: the adapter does not switch phases yet."""
+    value written for each. Written by the
+    adapter's `switch_phases` (gateway.chargers.phase_switch) at 0 A only."""
 
     address: int = Field(ge=0, le=65535)
     type: Literal[DataType.UINT16] = DataType.UINT16
