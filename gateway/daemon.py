@@ -29,7 +29,8 @@ from gateway.core.model import ChargerSample
 from gateway.core.status import ChargerStatus, StatusTracker
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
-from gateway.mqtt.homeassistant import discovery_messages
+from gateway.mqtt.homeassistant import discovery_filters, discovery_messages, is_stale_discovery
+from gateway.mqtt.reconcile import reconcile_retained
 from gateway.mqtt.topics import Topics
 from gateway.poller import ChargerPoller
 from gateway.sdnotify import Notifier
@@ -76,6 +77,7 @@ class Gateway:
         self.notifier = Notifier()
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self._discovery_reconciled = False
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self) -> None:
@@ -222,6 +224,23 @@ class Gateway:
     async def _on_connect(self) -> None:
         for controller in self.controllers.values():
             await controller.on_connect()
+        if self.config.homeassistant.enabled and not self._discovery_reconciled:
+            await self._clear_stale_discovery()
+
+    async def _clear_stale_discovery(self) -> None:
+        """Remove Home Assistant entities of chargers and pools that left the config."""
+        current = {topic for topic, _ in self._discovery()}
+        try:
+            await reconcile_retained(
+                self.config.mqtt,
+                discovery_filters(self.config),
+                lambda topic: not is_stale_discovery(self.config, topic, current),
+            )
+        except (aiomqtt.MqttError, OSError) as exc:
+            log.warning("could not check retained discovery configs (next connect retries): %s",
+                        exc)
+            return
+        self._discovery_reconciled = True
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         if str(message.topic) == self.ha_status_topic:
