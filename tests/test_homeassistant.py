@@ -88,7 +88,9 @@ def test_charger_entities_classes_units_and_availability() -> None:
     assert set(status["options"]) == {"working", "not_working", "uncertain"}
     # bay-2 is wired to grid phase 2 only: one current sensor, for L2.
     assert [c["name"] for c in configs.values() if c["unique_id"].startswith(
-        "evgw_ev-gateway_charger_bay-2_current_l")] == ["Current L2"]
+        "evgw_ev-gateway_charger_bay-2_current_l") and "limit" not in c["name"]] == [
+        "Current L2"
+    ]
     power = _by_id(configs, "bay-1_power")
     topics = [a["topic"] for a in power["availability"]]
     assert topics == ["ev-gateway/bridge/state", "ev-gateway/chargers/bay-1/state"]
