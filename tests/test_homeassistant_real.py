@@ -1,0 +1,213 @@
+"""The gateway against a real Home Assistant 2024.3.3 with its MQTT integration.
+
+Home Assistant runs from its own venv (installed once, cached under
+~/.cache/ev-gateway, see tests/clients/cache.py), headless on a free port, and is
+set up through its REST API only: onboarding, a token, the MQTT integration added
+by config flow. The tests then read entities from `/api/states` and drive the
+"Power limit" number with the `number.set_value` service, as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import GatewayConfig
+from tests.clients.cache import InstallError, home_assistant_venv
+from tests.clients.homeassistant import HomeAssistant
+from tests.conftest import Mosquitto, MqttProbe, free_port
+from tests.harness import modbus_charger, running_gateway, simulators, site_config
+
+pytestmark = pytest.mark.timeout(600)
+
+POOL = "garage"
+PREFIX = "evgw_ev_gateway"
+NUMBER = f"number.{PREFIX}_pool_{POOL}_power_limit"
+BUTTON = f"button.{PREFIX}_pool_{POOL}_automatic"
+MAX_PROPOSAL_AGE = 2.0
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """One broker for the module: Home Assistant stays connected to it across tests."""
+    path = tmp_path_factory.mktemp("broker")
+    port = free_port()
+    conf = path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    mosquitto = Mosquitto(port, conf, path / "mosquitto.log")
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+@pytest.fixture(scope="module")
+def home_assistant(
+    broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HomeAssistant]:
+    try:
+        venv = home_assistant_venv()
+    except InstallError as exc:
+        pytest.skip(f"Home Assistant cannot be installed here: {exc}")
+    ha = HomeAssistant(venv.path, tmp_path_factory.mktemp("ha"), free_port())
+    try:
+        ha.start()
+        ha.onboard()
+        entry = ha.add_mqtt(broker.host, broker.port)
+        assert entry["state"] == "loaded", entry
+        yield ha
+    finally:
+        ha.stop()
+
+
+@pytest.fixture
+def mosquitto(broker: Mosquitto) -> Mosquitto:
+    """The `probe` fixture listens on the module's broker."""
+    return broker
+
+
+def _config(broker: Mosquitto, sims: list[Any]) -> dict[str, Any]:
+    config = site_config(
+        broker,
+        [modbus_charger("bay-1", sims[0]), modbus_charger("bay-2", sims[1], phases=[2, 3, 1])],
+        pools=[{"name": POOL, "chargers": ["bay-1", "bay-2"]}],
+        power={"max_proposal_age": MAX_PROPOSAL_AGE},
+    )
+    config["homeassistant"] = {"enabled": True, "priority": 50}
+    return config
+
+
+async def _wait(ha: HomeAssistant, entity: str, predicate: Any, timeout: float = 30) -> Any:
+    return await asyncio.to_thread(ha.wait_for, entity, predicate, timeout)
+
+
+def _ha_has_lasting_proposals() -> bool:
+    """Whether proposals may carry `expires_in` (the Power limit number sends it)."""
+    from gateway.proposals import FIELDS
+
+    return "expires_in" in FIELDS
+
+
+async def test_entities_units_and_device_classes(
+    home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto
+) -> None:
+    ha = home_assistant
+    async with simulators(2, plugged=True) as sims, running_gateway(_config(broker, sims)):
+        power = await _wait(ha, f"sensor.{PREFIX}_charger_bay_1_power",
+                            lambda s: s["state"] not in ("unavailable", "unknown"))
+        states = await asyncio.to_thread(ha.states)
+    attrs = {eid: s["attributes"] for eid, s in states.items() if PREFIX in eid}
+    assert power["attributes"]["device_class"] == "power"
+    assert power["attributes"]["unit_of_measurement"] == "W"
+    assert float(power["state"]) >= 0  # no proposal yet: the EV may draw nothing
+    limit = states[f"sensor.{PREFIX}_charger_bay_1_current_limit"]
+    assert limit["attributes"]["unit_of_measurement"] == "A" and float(limit["state"]) >= 0
+    for n in (1, 2, 3):
+        current = attrs[f"sensor.{PREFIX}_pool_{POOL}_current_l{n}"]
+        assert (current["device_class"], current["unit_of_measurement"]) == ("current", "A")
+    energy = attrs[f"sensor.{PREFIX}_charger_bay_2_energy"]
+    assert (energy["device_class"], energy["unit_of_measurement"]) == ("energy", "Wh")
+    assert energy["state_class"] == "total_increasing"
+    plugged = states[f"binary_sensor.{PREFIX}_charger_bay_1_plugged"]
+    assert plugged["attributes"]["device_class"] == "plug" and plugged["state"] == "on"
+    status = states[f"sensor.{PREFIX}_charger_bay_1_status"]
+    assert status["attributes"]["device_class"] == "enum" and status["state"] == "working"
+    number = attrs[NUMBER]
+    assert number["unit_of_measurement"] == "W"
+    assert (number["min"], number["max"]) == (0, 2 * 16 * 3 * 230.0)
+    assert BUTTON in states
+    assert states[f"binary_sensor.{PREFIX}_bridge"]["state"] == "on"
+    # Every pool figure lives on the pool's own device, named after it.
+    assert states[f"sensor.{PREFIX}_pool_{POOL}_power"]["attributes"]["friendly_name"] == (
+        f"EV pool {POOL} Power"
+    )
+    # The gateway stopped: everything it serves is unavailable, not a stale number.
+    gone = await _wait(ha, f"sensor.{PREFIX}_charger_bay_1_power",
+                       lambda s: s["state"] == "unavailable")
+    assert gone["state"] == "unavailable"
+
+
+async def test_power_limit_sets_the_target_and_holds_past_max_proposal_age(
+    home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto
+) -> None:
+    if not _ha_has_lasting_proposals():
+        pytest.fail("proposals do not accept expires_in yet: the Power limit number needs it")
+    ha = home_assistant
+    async with simulators(2, plugged=True) as sims, running_gateway(
+        _config(broker, sims)
+    ) as gateway:
+        controller = gateway.controllers[POOL]
+        await _wait(ha, NUMBER, lambda s: s["state"] != "unavailable")
+        await asyncio.to_thread(ha.call, "number", "set_value",
+                                {"entity_id": NUMBER, "value": 7400})
+        status = await probe.wait_for(
+            f"ev-gateway/pools/{POOL}/power_status/homeassistant",
+            lambda m: m.payload and m.json().get("priority") == 50,
+        )
+        assert controller.manager.target == 7400.0, status.json()
+        # A proposal of the ordinary kind, sent now, expires after max_proposal_age:
+        # once it is gone, that age has passed for Home Assistant's too.
+        start = len(probe.messages)
+        await probe.publish(f"ev-gateway/pools/{POOL}/propose_power",
+                            {"source": "probe", "priority": 1, "power": 3000})
+        await probe.wait_for(f"ev-gateway/pools/{POOL}/power_status/probe",
+                             lambda m: m.payload == b"", after=start, timeout=30)
+        assert controller.manager.target == 7400.0
+        assert "homeassistant" in controller.manager.sources()
+        target_seen = probe.last(f"ev-gateway/pools/{POOL}/target")
+        if target_seen is None:
+            pytest.xfail("gateway does not publish pools/{pool}/target yet: the Target "
+                         "power entity has nothing to show (lead's change)")
+        assert target_seen.json()["target_power"] == 7400.0
+        shown = await _wait(ha, f"sensor.{PREFIX}_pool_{POOL}_target_power",
+                            lambda s: s["state"] not in ("unknown", "unavailable"))
+        assert float(shown["state"]) == 7400.0
+        last_status = probe.last(f"ev-gateway/pools/{POOL}/power_status/homeassistant")
+        assert last_status is not None
+        if "proposed_power" not in last_status.json():
+            pytest.xfail("power_status has no proposed_power yet (lead's change): the "
+                         "number cannot show the accepted value")
+        limit = await _wait(ha, NUMBER, lambda s: s["state"] not in ("unknown",))
+        assert float(limit["state"]) == 7400.0
+        # "Automatic" withdraws it: the number shows unknown, the source is gone.
+        await asyncio.to_thread(ha.call, "button", "press", {"entity_id": BUTTON})
+        await _wait(ha, NUMBER, lambda s: s["state"] == "unknown")
+        assert "homeassistant" not in controller.manager.sources()
+
+
+def _has_state_file() -> bool:
+    """Whether the gateway keeps proposals in a state file across restarts yet."""
+    return any("state" in name for name in GatewayConfig.model_fields)
+
+
+async def test_power_limit_holds_after_a_gateway_restart(
+    home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto, tmp_path: Path
+) -> None:
+    if not _ha_has_lasting_proposals():
+        pytest.fail("proposals do not accept expires_in yet: the Power limit number needs it")
+    ha = home_assistant
+    async with simulators(2, plugged=True) as sims:
+        config = _config(broker, sims)
+        async with running_gateway(config):
+            await _wait(ha, NUMBER, lambda s: s["state"] != "unavailable")
+            await asyncio.to_thread(ha.call, "number", "set_value",
+                                    {"entity_id": NUMBER, "value": 5000})
+            await probe.wait_for(f"ev-gateway/pools/{POOL}/power_status/homeassistant",
+                                 lambda m: m.payload and m.json().get("priority") == 50)
+        async with running_gateway(config) as gateway:
+            await probe.wait_for("ev-gateway/bridge/state", lambda m: m.payload == b"online",
+                                 after=len(probe.messages))
+            await asyncio.sleep(0)  # let the first tick run
+            target = gateway.controllers[POOL].manager.target
+            if target != 5000.0 and not _has_state_file():
+                # ASSERTION PENDING PERSISTENCE: lasting proposals survive a restart only
+                # with the gateway's state file, which is not there yet.
+                pytest.xfail(f"target after restart is {target} W: no state file yet")
+            assert target == 5000.0
+            assert json.loads(
+                probe.last(f"ev-gateway/pools/{POOL}/power_status/homeassistant").payload  # type: ignore[union-attr]
+            )["priority"] == 50
