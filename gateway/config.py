@@ -95,6 +95,8 @@ class PowerConfig(_Section):
     resampling_period: float = Field(1.0, gt=0, le=60)
     max_data_age: float = Field(10.0, gt=0, le=3600)
     max_proposal_age: float = Field(60.0, gt=0, le=86400)
+    # Longest `expires_in` a proposal may give (s); null in a proposal means "lasting".
+    max_expires_in: float = Field(86400.0, gt=0, le=31_536_000)
 
 
 class DistributionConfig(_Section):

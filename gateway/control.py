@@ -114,13 +114,24 @@ class PoolController:
         )
         payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
-            request = parse_proposal(payload, retained=message.retain)
+            request = parse_proposal(
+                payload,
+                retained=message.retain,
+                max_expires_in=self.config.power.max_expires_in,
+            )
         except ProposalError as exc:
             log.info("pool %s: proposal refused: %s", self.name, exc)
             body = error_reply(exc.source, str(exc), exc.transaction)
         else:
             self.manager.propose(
-                Proposal(request.source, request.priority, request.power, request.bounds, now),
+                Proposal(
+                    request.source,
+                    request.priority,
+                    request.power,
+                    request.bounds,
+                    now,
+                    request.expiry(now),
+                ),
                 now,
             )
             body = ok_reply(request.source, request.transaction)

@@ -55,6 +55,7 @@ def test_valid_config_resolves_defaults_and_default_pool(tmp_path: Path) -> None
         "resampling_period": 1.0,
         "max_data_age": 10.0,
         "max_proposal_age": 60.0,
+        "max_expires_in": 86400.0,
     }
     assert resolved["distribution"]["min_current"] == 6.0
     assert resolved["chargers"][0]["phases"] == [2, 3, 1]
