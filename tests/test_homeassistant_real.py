@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gateway.config import GatewayConfig
+from gateway.daemon import Gateway
 from tests.clients.cache import InstallError, home_assistant_venv
 from tests.clients.homeassistant import HomeAssistant
 from tests.conftest import Mosquitto, MqttProbe, free_port
@@ -85,11 +86,18 @@ async def _wait(ha: HomeAssistant, entity: str, predicate: Any, timeout: float =
     return await asyncio.to_thread(ha.wait_for, entity, predicate, timeout)
 
 
-def _ha_has_lasting_proposals() -> bool:
-    """Whether proposals may carry `expires_in` (the Power limit number sends it)."""
-    from gateway.proposals import FIELDS
-
-    return "expires_in" in FIELDS
+async def _set_limit(ha: HomeAssistant, probe: MqttProbe, gateway: Gateway, watts: float) -> Any:
+    """Set the Power limit as a person would; the gateway's power_status that follows."""
+    # `online` goes out just before the gateway subscribes: wait for the subscriptions.
+    await asyncio.wait_for(gateway.bridge.connected.wait(), 10)
+    await _wait(ha, NUMBER, lambda s: s["state"] != "unavailable")
+    start = len(probe.messages)
+    await asyncio.to_thread(ha.call, "number", "set_value", {"entity_id": NUMBER, "value": watts})
+    return await probe.wait_for(
+        f"ev-gateway/pools/{POOL}/power_status/homeassistant",
+        lambda m: m.payload and m.json().get("priority") == 50,
+        after=start,
+    )
 
 
 async def test_entities_units_and_device_classes(
@@ -134,20 +142,12 @@ async def test_entities_units_and_device_classes(
 async def test_power_limit_sets_the_target_and_holds_past_max_proposal_age(
     home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto
 ) -> None:
-    if not _ha_has_lasting_proposals():
-        pytest.fail("proposals do not accept expires_in yet: the Power limit number needs it")
     ha = home_assistant
     async with simulators(2, plugged=True) as sims, running_gateway(
         _config(broker, sims)
     ) as gateway:
         controller = gateway.controllers[POOL]
-        await _wait(ha, NUMBER, lambda s: s["state"] != "unavailable")
-        await asyncio.to_thread(ha.call, "number", "set_value",
-                                {"entity_id": NUMBER, "value": 7400})
-        status = await probe.wait_for(
-            f"ev-gateway/pools/{POOL}/power_status/homeassistant",
-            lambda m: m.payload and m.json().get("priority") == 50,
-        )
+        status = await _set_limit(ha, probe, gateway, 7400)
         assert controller.manager.target == 7400.0, status.json()
         # A proposal of the ordinary kind, sent now, expires after max_proposal_age:
         # once it is gone, that age has passed for Home Assistant's too.
@@ -171,14 +171,10 @@ async def test_entities_show_the_target_and_the_accepted_limit(
     home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto
 ) -> None:
     ha = home_assistant
-    async with simulators(2, plugged=True) as sims, running_gateway(_config(broker, sims)):
-        await _wait(ha, NUMBER, lambda s: s["state"] != "unavailable")
-        await asyncio.to_thread(ha.call, "number", "set_value",
-                                {"entity_id": NUMBER, "value": 6900})
-        status = await probe.wait_for(
-            f"ev-gateway/pools/{POOL}/power_status/homeassistant",
-            lambda m: m.payload and m.json().get("priority") == 50,
-        )
+    async with simulators(2, plugged=True) as sims, running_gateway(
+        _config(broker, sims)
+    ) as gateway:
+        status = await _set_limit(ha, probe, gateway, 6900)
         target_seen = probe.last(f"ev-gateway/pools/{POOL}/target")
         if target_seen is None or "proposed_power" not in status.json():
             pytest.xfail("the gateway does not publish pools/{pool}/target and power_status "
@@ -249,17 +245,11 @@ def _has_state_file() -> bool:
 async def test_power_limit_holds_after_a_gateway_restart(
     home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto, tmp_path: Path
 ) -> None:
-    if not _ha_has_lasting_proposals():
-        pytest.fail("proposals do not accept expires_in yet: the Power limit number needs it")
     ha = home_assistant
     async with simulators(2, plugged=True) as sims:
         config = _config(broker, sims)
-        async with running_gateway(config):
-            await _wait(ha, NUMBER, lambda s: s["state"] != "unavailable")
-            await asyncio.to_thread(ha.call, "number", "set_value",
-                                    {"entity_id": NUMBER, "value": 5000})
-            await probe.wait_for(f"ev-gateway/pools/{POOL}/power_status/homeassistant",
-                                 lambda m: m.payload and m.json().get("priority") == 50)
+        async with running_gateway(config) as gateway:
+            await _set_limit(ha, probe, gateway, 5000)
         async with running_gateway(config) as gateway:
             await probe.wait_for("ev-gateway/bridge/state", lambda m: m.payload == b"online",
                                  after=len(probe.messages))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ import aiomqtt
 from paho.mqtt.properties import Properties
 
 from gateway.config import MqttConfig
+from gateway.mqtt.tls import tls_parameters
 from gateway.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -175,14 +175,6 @@ class MqttBridge:
 
     def _make_client(self, protocol: aiomqtt.ProtocolVersion) -> aiomqtt.Client:
         config = self._config
-        tls: aiomqtt.TLSParameters | None = None
-        if config.tls is not None:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=str(config.tls.ca_file) if config.tls.ca_file else None,
-                certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
-                keyfile=str(config.tls.key_file) if config.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
         kwargs: dict[str, Any] = {}
         if protocol == aiomqtt.ProtocolVersion.V311:
             kwargs["clean_session"] = True
@@ -195,7 +187,7 @@ class MqttBridge:
             protocol=protocol,
             keepalive=config.keepalive,
             will=aiomqtt.Will(self._topics.bridge_state, OFFLINE, qos=1, retain=True),
-            tls_params=tls,
+            tls_params=tls_parameters(config),
             timeout=10,
             **kwargs,
         )

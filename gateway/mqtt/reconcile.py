@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import ssl
 from collections.abc import Callable
 
 import aiomqtt
 
 from gateway.config import MqttConfig
+from gateway.mqtt.tls import tls_parameters
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,6 @@ SETTLE = 5.0
 
 def _client(mqtt: MqttConfig) -> aiomqtt.Client:
     """A clean, short-lived connection with a random client id (never the daemon's own)."""
-    tls = None
-    if mqtt.tls is not None:
-        tls = aiomqtt.TLSParameters(
-            ca_certs=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None,
-            certfile=str(mqtt.tls.cert_file) if mqtt.tls.cert_file else None,
-            keyfile=str(mqtt.tls.key_file) if mqtt.tls.key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
     protocol = aiomqtt.ProtocolVersion.V5 if mqtt.protocol == "5" else aiomqtt.ProtocolVersion.V311
     return aiomqtt.Client(
         mqtt.host,
@@ -49,7 +41,7 @@ def _client(mqtt: MqttConfig) -> aiomqtt.Client:
         identifier=f"evgw-reconcile-{secrets.token_hex(4)}",
         protocol=protocol,
         keepalive=mqtt.keepalive,
-        tls_params=tls,
+        tls_params=tls_parameters(mqtt),
         timeout=10,
     )
 

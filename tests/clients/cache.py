@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,45 +55,55 @@ def _run(command: list[str], cwd: Path | None = None, timeout: float = 1800) -> 
         raise InstallError(f"{' '.join(command[:4])} failed: {' | '.join(tail)}")
 
 
-def home_assistant_venv() -> Installed:
-    """A Python 3.11 venv with Home Assistant; the `hass` binary is in its bin/."""
-    target = cache_root() / f"ha-venv-{HA_VERSION}"
+def _cached(name: str, version: str, build: Callable[[Path], None]) -> Installed:
+    """`build(target)` into `{cache}/{name}-{version}` unless a complete copy is there."""
+    target = cache_root() / f"{name}-{version}"
     if (target / STAMP).exists():
         return Installed(target, 0.0, True)
-    python = shutil.which("python3.11")
-    if python is None:
-        raise InstallError("python3.11 is not installed (Home Assistant 2024.3 needs it)")
     start = time.monotonic()
     shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _run([python, "-m", "venv", str(target)])
-    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "-q"]
-    _run([*pip, "--upgrade", "pip"])
-    _run([*pip, *HA_PACKAGES])
-    # Compile now: a first start would otherwise spend ~40 s compiling Home Assistant.
-    _run([str(target / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(target / "lib")])
-    (target / STAMP).write_text(HA_VERSION)
+    target.mkdir(parents=True)
+    build(target)
+    (target / STAMP).write_text(version)
     return Installed(target, time.monotonic() - start, False)
+
+
+def _tool(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise InstallError(f"{name} is not installed ({hint})")
+    return path
+
+
+def home_assistant_venv() -> Installed:
+    """A Python 3.11 venv with Home Assistant; the `hass` binary is in its bin/."""
+    python = _tool("python3.11", "Home Assistant 2024.3 needs it")
+
+    def build(target: Path) -> None:
+        _run([python, "-m", "venv", str(target)])
+        venv_python = str(target / "bin" / "python")
+        pip = [venv_python, "-m", "pip", "install", "-q"]
+        _run([*pip, "--upgrade", "pip"])
+        _run([*pip, *HA_PACKAGES])
+        # Compile now: a first start would otherwise spend ~40 s compiling.
+        _run([venv_python, "-m", "compileall", "-q", "-j", "0", str(target / "lib")])
+
+    return _cached("ha-venv", HA_VERSION, build)
 
 
 def node_red() -> Installed:
-    """node-red installed from npm into its own prefix; the binary is node_modules/.bin."""
-    target = cache_root() / f"node-red-{NODE_RED_VERSION}"
-    if (target / STAMP).exists():
-        return Installed(target, 0.0, True)
-    npm = shutil.which("npm")
-    if npm is None:
-        raise InstallError("npm is not installed (apt-get install -y nodejs npm)")
-    start = time.monotonic()
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "package.json").write_text('{"name": "evgw-node-red", "private": true}\n')
-    _run(
-        [npm, "install", "--no-audit", "--no-fund", "--omit=dev", f"node-red@{NODE_RED_VERSION}"],
-        cwd=target,
-    )
-    (target / STAMP).write_text(NODE_RED_VERSION)
-    return Installed(target, time.monotonic() - start, False)
+    """node-red installed from npm into its own prefix (node_modules/node-red)."""
+    npm = _tool("npm", "apt-get install -y nodejs npm")
+
+    def build(target: Path) -> None:
+        (target / "package.json").write_text('{"name": "evgw-node-red", "private": true}\n')
+        _run(
+            [npm, "install", "--no-audit", "--no-fund", "--omit=dev",
+             f"node-red@{NODE_RED_VERSION}"],
+            cwd=target,
+        )
+
+    return _cached("node-red", NODE_RED_VERSION, build)
 
 
 def main() -> int:

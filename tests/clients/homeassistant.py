@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.clients.process import stop_process
+
 CONFIGURATION = """\
 homeassistant:
   name: ev-gateway test
@@ -82,15 +84,9 @@ class HomeAssistant:
         raise HomeAssistantError(f"hass did not answer in {timeout} s: {tail}")
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process, 30)
+            self.process = None
 
     def request(
         self, method: str, path: str, body: Any = None, *, auth: bool = True, form: bool = False

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.clients.process import stop_process
+
 SETTINGS = """\
 module.exports = {{
     flowFile: "flows.json",
@@ -90,15 +92,9 @@ class NodeRed:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process, 15)
+            self.process = None
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
