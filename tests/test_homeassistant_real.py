@@ -108,6 +108,19 @@ async def test_entities_units_and_device_classes(
         power = await _wait(ha, f"sensor.{PREFIX}_charger_bay_1_power",
                             lambda s: s["state"] not in ("unavailable", "unknown"))
         states = await asyncio.to_thread(ha.states)
+        # bay-2 stops answering: its figures become unavailable, its status says so,
+        # and bay-1 is unaffected.
+        sims[1].silent = True
+        await _wait(ha, f"sensor.{PREFIX}_charger_bay_2_power",
+                    lambda s: s["state"] == "unavailable")
+        await _wait(ha, f"sensor.{PREFIX}_charger_bay_2_status",
+                    lambda s: s["state"] == "not_working")
+        after = await asyncio.to_thread(ha.states)
+        assert after[f"binary_sensor.{PREFIX}_charger_bay_2_plugged"]["state"] == "unavailable"
+        assert after[f"sensor.{PREFIX}_charger_bay_1_power"]["state"] != "unavailable"
+        sims[1].silent = False
+        await _wait(ha, f"sensor.{PREFIX}_charger_bay_2_power",
+                    lambda s: s["state"] not in ("unavailable", "unknown"))
     attrs = {eid: s["attributes"] for eid, s in states.items() if PREFIX in eid}
     assert power["attributes"]["device_class"] == "power"
     assert power["attributes"]["unit_of_measurement"] == "W"
