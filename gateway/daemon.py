@@ -224,12 +224,16 @@ class Gateway:
     async def _on_connect(self) -> None:
         for controller in self.controllers.values():
             await controller.on_connect()
-        if self.config.homeassistant.enabled and not self._discovery_reconciled:
+        if not self._discovery_reconciled:
             await self._clear_stale_discovery()
 
     async def _clear_stale_discovery(self) -> None:
-        """Remove Home Assistant entities of chargers and pools that left the config."""
-        current = {topic for topic, _ in self._discovery()}
+        """Remove Home Assistant entities of chargers and pools that left the config.
+
+        With Home Assistant disabled, every entity this gateway announced before goes.
+        """
+        enabled = self.config.homeassistant.enabled
+        current = {topic for topic, _ in self._discovery()} if enabled else set()
         try:
             await reconcile_retained(
                 self.config.mqtt,

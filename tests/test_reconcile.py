@@ -95,3 +95,19 @@ async def test_gateway_clears_discovery_of_a_removed_charger_at_start(
         assert set(left) == {*current, "homeassistant/sensor/evgw_site2_charger_x_power/config"}
         assert not any(is_stale_discovery(config, t, set(current)) for t in left)
         assert all(f.endswith("/config") for f in discovery_filters(config))
+
+
+async def test_disabling_home_assistant_removes_the_gateways_entities(
+    mosquitto: Mosquitto, probe: MqttProbe
+) -> None:
+    async with simulators(1) as sims:
+        config = site_config(mosquitto, [modbus_charger("bay-1", sims[0])])
+        config["homeassistant"] = {"enabled": True}
+        announced = dict(discovery_messages(config_from_dict(config), Topics("ev-gateway")))
+        for topic, payload in announced.items():
+            await probe.publish(topic, payload, retain=True)
+        config["homeassistant"] = {"enabled": False}
+        async with running_gateway(config):
+            for topic in announced:
+                await probe.wait_for(topic, lambda m: m.payload == b"" and m.retain is False)
+    assert await _retained(mosquitto, "homeassistant/#") == {}
