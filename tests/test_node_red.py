@@ -22,7 +22,8 @@ from tests.conftest import Mosquitto, MqttProbe, free_port
 from tests.harness import modbus_charger, running_gateway, simulators, site_config
 
 FLOW = Path(__file__).parent.parent / "examples" / "node-red" / "flows.json"
-pytestmark = pytest.mark.timeout(300)
+# A cold npm install takes about a minute; warm runs take ~20 s.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture
