@@ -10,8 +10,9 @@ by config flow. The tests then read entities from `/api/states` and drive the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,15 @@ def _config(broker: Mosquitto, sims: list[Any]) -> dict[str, Any]:
     )
     config["homeassistant"] = {"enabled": True, "priority": 50}
     return config
+
+
+@contextlib.asynccontextmanager
+async def _site(broker: Mosquitto) -> AsyncIterator[Gateway]:
+    """Two plugged simulated chargers in pool `garage`, and the gateway running."""
+    async with simulators(2, plugged=True) as sims, running_gateway(
+        _config(broker, sims)
+    ) as gateway:
+        yield gateway
 
 
 async def _wait(ha: HomeAssistant, entity: str, predicate: Any, timeout: float = 30) -> Any:
@@ -157,9 +167,7 @@ async def test_power_limit_sets_the_target_and_holds_past_max_proposal_age(
     home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto
 ) -> None:
     ha = home_assistant
-    async with simulators(2, plugged=True) as sims, running_gateway(
-        _config(broker, sims)
-    ) as gateway:
+    async with _site(broker) as gateway:
         controller = gateway.controllers[POOL]
         status = await _set_limit(ha, probe, gateway, 7400)
         assert controller.manager.target == 7400.0, status.json()
@@ -185,9 +193,7 @@ async def test_entities_show_the_target_and_the_accepted_limit(
     home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto
 ) -> None:
     ha = home_assistant
-    async with simulators(2, plugged=True) as sims, running_gateway(
-        _config(broker, sims)
-    ) as gateway:
+    async with _site(broker) as gateway:
         status = await _set_limit(ha, probe, gateway, 6900)
         target_seen = probe.last(f"ev-gateway/pools/{POOL}/target")
         if target_seen is None or "proposed_power" not in status.json():
