@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.config import GatewayConfig
 from gateway.daemon import Gateway
 from tests.clients.cache import InstallError, home_assistant_venv
 from tests.clients.homeassistant import HomeAssistant
@@ -91,6 +89,13 @@ async def _site(broker: Mosquitto) -> AsyncIterator[Gateway]:
         _config(broker, sims)
     ) as gateway:
         yield gateway
+
+
+async def _target(probe: MqttProbe, watts: float) -> None:
+    """Wait until the pool's retained target says `watts` (the chargers may still be
+    starting, which holds the target at 0 W for a moment)."""
+    await probe.wait_for(f"ev-gateway/pools/{POOL}/target",
+                         lambda m: m.payload and m.json()["target_power"] == watts)
 
 
 async def _wait(ha: HomeAssistant, entity: str, predicate: Any, timeout: float = 30) -> Any:
@@ -169,8 +174,9 @@ async def test_power_limit_sets_the_target_and_holds_past_max_proposal_age(
     ha = home_assistant
     async with _site(broker) as gateway:
         controller = gateway.controllers[POOL]
-        status = await _set_limit(ha, probe, gateway, 7400)
-        assert controller.manager.target == 7400.0, status.json()
+        await _set_limit(ha, probe, gateway, 7400)
+        await _target(probe, 7400.0)
+        assert controller.manager.target == 7400.0
         # A proposal of the ordinary kind, sent now, expires after max_proposal_age:
         # once it is gone, that age has passed for Home Assistant's too.
         start = len(probe.messages)
@@ -195,15 +201,11 @@ async def test_entities_show_the_target_and_the_accepted_limit(
     ha = home_assistant
     async with _site(broker) as gateway:
         status = await _set_limit(ha, probe, gateway, 6900)
-        target_seen = probe.last(f"ev-gateway/pools/{POOL}/target")
-        if target_seen is None or "proposed_power" not in status.json():
-            pytest.xfail("the gateway does not publish pools/{pool}/target and power_status "
-                         "proposed_power yet (the lead's change): nothing to show")
-        shown = await _wait(ha, f"sensor.{PREFIX}_pool_{POOL}_target_power",
-                            lambda s: s["state"] not in ("unknown", "unavailable"))
-        assert float(shown["state"]) == 6900.0
-        limit = await _wait(ha, NUMBER, lambda s: s["state"] not in ("unknown",))
-        assert float(limit["state"]) == 6900.0
+        assert status.json()["proposed_power"] == 6900.0
+        await _target(probe, 6900.0)
+        await _wait(ha, f"sensor.{PREFIX}_pool_{POOL}_target_power",
+                    lambda s: s["state"] == "6900.0")
+        await _wait(ha, NUMBER, lambda s: s["state"] == "6900.0")
         await asyncio.to_thread(ha.call, "button", "press", {"entity_id": BUTTON})
         await _wait(ha, NUMBER, lambda s: s["state"] == "unknown")
 
@@ -257,29 +259,23 @@ class _FakeSim:
         self.port = port
 
 
-def _has_state_file() -> bool:
-    """Whether the gateway keeps proposals in a state file across restarts yet."""
-    return any("state" in name for name in GatewayConfig.model_fields)
-
-
 async def test_power_limit_holds_after_a_gateway_restart(
     home_assistant: HomeAssistant, probe: MqttProbe, broker: Mosquitto, tmp_path: Path
 ) -> None:
     ha = home_assistant
     async with simulators(2, plugged=True) as sims:
         config = _config(broker, sims)
+        config["state"] = {"directory": str(tmp_path / "state")}
         async with running_gateway(config) as gateway:
             await _set_limit(ha, probe, gateway, 5000)
+            await _target(probe, 5000.0)
+        start = len(probe.messages)
         async with running_gateway(config) as gateway:
+            # The new run restores Home Assistant's lasting proposal from its state file.
             await probe.wait_for("ev-gateway/bridge/state", lambda m: m.payload == b"online",
-                                 after=len(probe.messages))
-            await asyncio.sleep(0)  # let the first tick run
-            target = gateway.controllers[POOL].manager.target
-            if target != 5000.0 and not _has_state_file():
-                # ASSERTION PENDING PERSISTENCE: lasting proposals survive a restart only
-                # with the gateway's state file, which is not there yet.
-                pytest.xfail(f"target after restart is {target} W: no state file yet")
-            assert target == 5000.0
-            assert json.loads(
-                probe.last(f"ev-gateway/pools/{POOL}/power_status/homeassistant").payload  # type: ignore[union-attr]
-            )["priority"] == 50
+                                 after=start)
+            assert "homeassistant" in gateway.controllers[POOL].manager.sources()
+            await probe.wait_for(f"ev-gateway/pools/{POOL}/target",
+                                 lambda m: m.payload and m.json()["target_power"] == 5000.0,
+                                 after=start)
+            await _wait(ha, NUMBER, lambda s: s["state"] == "5000.0")

@@ -4,7 +4,6 @@ option (`shift` / `mask`) they brought."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import struct
 from dataclasses import dataclass
@@ -224,13 +223,14 @@ async def test_heartbeat_is_written_while_controlling(profile: str) -> None:
     clock = ManualClock()
     async with running_sim(profile, clock=clock, validity_time=10.0, voltages=VOLTS) as sim:
         sim.plug(phases=3, ev_max_current=16.0)
-        charger = adapter_for(sim, dataclasses.replace(base, watchdog=WatchdogSpec(heartbeat=fast)))
+        watchdog = WatchdogSpec(heartbeat=fast)
+        charger = adapter_for(sim, dataclasses.replace(base, watchdog=watchdog), clock=clock)
         await charger.read()
         assert not [r for r in sim.recent_requests if r.address == documented.address]
         await charger.set_current_limit(12.0)
         for _ in range(3):
             clock.advance(8.0)  # the setpoint alone would expire after 10 s
-            await asyncio.sleep(0.12)
+            await charger.keep_alive()
             await charger.read()
         beats = [
             r for r in sim.recent_requests
@@ -244,11 +244,12 @@ async def test_heartbeat_is_written_while_controlling(profile: str) -> None:
 async def test_abb_keepalive_rewrites_the_limit() -> None:
     base = load_profile("abb-terra-ac")
     fast = dataclasses.replace(base, watchdog=WatchdogSpec(keepalive_interval=0.1))
+    clock = ManualClock()
     async with running_sim("abb-terra-ac", voltages=VOLTS) as sim:
-        charger = adapter_for(sim, fast)
+        charger = adapter_for(sim, fast, clock=clock)
         await charger.set_current_limit(10.0)
-        await asyncio.sleep(0.15)
-        await charger.read()
+        clock.advance(0.1)
+        await charger.keep_alive()
         assert [amps for _, amps in sim.writes] == [10.0, 10.0]
         assert [r.function_code for r in sim.recent_requests if r.address == 0x4100] == [16, 16]
         await charger.close()

@@ -249,6 +249,10 @@ class PowerManager:
         """
         return [proposal.source for proposal in self._ordered()]
 
+    def proposal(self, source: str) -> Proposal | None:
+        """The source's live proposal, or None when it has none."""
+        return self._proposals.get(source)
+
     def report(self, source: str) -> SourceReport | None:
         """The report for a live proposal's source, or None when it has none."""
         proposal = self._proposals.get(source)

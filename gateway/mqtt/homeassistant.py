@@ -42,13 +42,13 @@ Entity = tuple[str, str, dict[str, Any]]
 """(component, unique_id, config without device and availability)."""
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 def gateway_id(config: GatewayConfig) -> str:
     """The gateway device's identifier; every unique_id starts with it and `_`."""
-    return f"evgw_{_slug(config.mqtt.base_topic)}"
+    return f"evgw_{slug(config.mqtt.base_topic)}"
 
 
 def rated_power(config: GatewayConfig, pool: PoolConfig) -> float:
@@ -97,21 +97,22 @@ def discovery_messages(config: GatewayConfig, topics: Topics) -> Iterator[tuple[
         "device_class": "connectivity",
         "entity_category": "diagnostic",
     }
-    yield _message(prefix, ("binary_sensor", f"{gid}_bridge", connectivity), gateway_device, [])
+    bridge_entity = ("binary_sensor", f"{gid}_bridge", connectivity)
+    yield discovery_message(prefix, bridge_entity, gateway_device, [])
     for pool in config.effective_pools():
-        device = {"identifiers": [f"{gid}_pool_{_slug(pool.name)}"], "name": f"EV pool {pool.name}"}
+        device = {"identifiers": [f"{gid}_pool_{slug(pool.name)}"], "name": f"EV pool {pool.name}"}
         device |= {"via_device": gid, "manufacturer": "ev-gateway", "model": "Charger pool"}
         for entity in pool_entities(config, topics, pool, device["identifiers"][0]):
-            yield _message(prefix, entity, device, [bridge])
+            yield discovery_message(prefix, entity, device, [bridge])
     for charger in config.chargers:
-        cid = f"{gid}_charger_{_slug(charger.id)}"
+        cid = f"{gid}_charger_{slug(charger.id)}"
         device = {"identifiers": [cid], "name": f"EV charger {charger.id}", "via_device": gid}
         device |= {"manufacturer": "ev-gateway", "model": charger.profile or charger.adapter}
         state = topics.charger_state(charger.id)
         measured = [bridge, charger_availability(state)]
         for entity in charger_entities(cid, state, tuple(charger.phases)):
             availability = [bridge] if entity[1].endswith("_status") else measured
-            yield _message(prefix, entity, device, availability)
+            yield discovery_message(prefix, entity, device, availability)
 
 
 def is_stale_discovery(config: GatewayConfig, topic: str, current: set[str]) -> bool:
@@ -124,7 +125,7 @@ def is_stale_discovery(config: GatewayConfig, topic: str, current: set[str]) -> 
         return False
     gid = gateway_id(config)
     return parts[1] == f"{gid}_bridge" or parts[1].startswith(
-        (f"{gid}_pool_", f"{gid}_charger_")
+        (f"{gid}_pool_", f"{gid}_charger_", f"{gid}_meter_")
     )
 
 
@@ -176,13 +177,13 @@ def pool_entities(
         "retain": False,
     }
     return [
-        _measure(device_id, "power", "Power", power, "value_json.value", "power"),
+        numeric_sensor(device_id, "power", "Power", power, "value_json.value", "power"),
         *(
-            _measure(device_id, f"current_l{n}", f"Current L{n}", currents,
+            numeric_sensor(device_id, f"current_l{n}", f"Current L{n}", currents,
                      f"value_json.value_p{n}", "current")
             for n in (1, 2, 3)
         ),
-        _measure(device_id, "target_power", "Target power", topics.pool(pool.name, "target"),
+        numeric_sensor(device_id, "target_power", "Target power", topics.pool(pool.name, "target"),
                  "value_json.target_power", "power"),
         ("number", f"{device_id}_power_limit", limit),
         ("button", f"{device_id}_automatic", automatic),
@@ -193,16 +194,16 @@ def charger_entities(device_id: str, state: str, phases: tuple[int, ...]) -> lis
     """A charger's measurements from its state message, one entity per figure."""
     plugged = " or ".join(f"value_json.cable_state == '{s}'" for s in PLUGGED_STATES)
     return [
-        _measure(device_id, "power", "Power", state, "value_json.active_power", "power"),
+        numeric_sensor(device_id, "power", "Power", state, "value_json.active_power", "power"),
         *(
-            _measure(device_id, f"current_l{p}", f"Current L{p}", state,
+            numeric_sensor(device_id, f"current_l{p}", f"Current L{p}", state,
                      f"value_json.current_per_phase.value_p{p}", "current",
                      guard="value_json.current_per_phase")
             for p in sorted(phases)
         ),
-        _measure(device_id, "current_limit", "Current limit", state,
+        numeric_sensor(device_id, "current_limit", "Current limit", state,
                  "value_json.current_limit", "current"),
-        _measure(device_id, "energy", "Energy", state, "value_json.energy", "energy"),
+        numeric_sensor(device_id, "energy", "Energy", state, "value_json.energy", "energy"),
         (
             "binary_sensor",
             f"{device_id}_plugged",
@@ -231,7 +232,7 @@ UNITS = {"power": ("W", 0), "current": ("A", 1), "energy": ("Wh", 0)}
 """Unit and suggested display precision per device class."""
 
 
-def _measure(
+def numeric_sensor(
     device_id: str,
     key: str,
     name: str,
@@ -240,7 +241,11 @@ def _measure(
     device_class: str,
     guard: str | None = None,
 ) -> Entity:
-    """A numeric sensor reading one JSON field; null (or a null `guard`) is unknown."""
+    """A numeric sensor reading one JSON field; null (or a null `guard`) is unknown.
+
+    `device_class` is power, current or energy: it picks the unit, the state class and
+    the suggested display precision.
+    """
     unit, precision = UNITS[device_class]
     test = f"{guard} is not none and {field} is not none" if guard else f"{field} is not none"
     unique_id = f"{device_id}_{key}"
@@ -255,9 +260,10 @@ def _measure(
     }
 
 
-def _message(
+def discovery_message(
     prefix: str, entity: Entity, device: dict[str, Any], availability: list[dict[str, Any]]
 ) -> tuple[str, str]:
+    """A config topic and payload: the entity with its device, origin and availability."""
     component, unique_id, body = entity
     payload: dict[str, Any] = {
         **body,
