@@ -22,8 +22,8 @@ from tests.conftest import Mosquitto, MqttProbe, free_port
 from tests.harness import modbus_charger, running_gateway, simulators, site_config
 
 FLOW = Path(__file__).parent.parent / "examples" / "node-red" / "flows.json"
-# A cold npm install takes about a minute; warm runs take ~20 s.
-pytestmark = pytest.mark.timeout(600)
+# Each test gets 180 s; the npm install in the fixture (about a minute cold) is not counted.
+pytestmark = pytest.mark.timeout(180, func_only=True)
 
 
 @pytest.fixture
