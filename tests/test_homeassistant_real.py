@@ -217,7 +217,7 @@ async def test_templates_read_the_documented_target_and_status_payloads(
     """The Target power sensor and the number's state, fed the payloads the gateway owes.
 
     Published here by hand (with discovery and `online`), so Home Assistant's own
-    template engine is checked even before the gateway publishes these topics itself.
+    template engine is checked on every form: a value, null, and a cleared topic.
     """
     from gateway.config import config_from_dict
     from gateway.mqtt.homeassistant import discovery_messages
