@@ -270,10 +270,13 @@ class OcppConfig(_Section):
 
 
 class HomeAssistantConfig(_Section):
+    """Discovery for Home Assistant, and the priority of its "Power limit" proposals."""
+
     enabled: bool = True
     discovery_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/-]{1,64}$")] = (
         "homeassistant"
     )
+    priority: int = Field(100, ge=-(2**31), le=2**31 - 1)
 
 
 class MeterConfig(_Section):

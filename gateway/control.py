@@ -52,6 +52,7 @@ from gateway.pool_state import restore_proposals, saved_pool_state
 from gateway.proposals import error_reply, ok_reply
 from gateway.results import DistributionResult, build_result
 from gateway.state_file import PoolState
+from gateway.tasks import honour_cancellation
 from gateway.telemetry import PoolLayout
 from gateway.timefmt import rfc3339
 
@@ -223,6 +224,7 @@ class PoolController:
                 await self.distribute(now)
             except Exception:  # a bug must not stop control; the next tick tries again
                 log.exception("pool %s: distribution failed", self.name)
+            honour_cancellation()  # a write cancelled mid-request may come back as an error
 
     async def _wake_or_sleep(self, delay: float) -> None:
         """Return when woken or after `delay` seconds on the clock, whichever is first."""
