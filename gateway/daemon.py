@@ -83,6 +83,7 @@ class Gateway:
         self.state_file = StateFile(config.state.resolved_directory(), config.mqtt.base_topic)
         self._stop = asyncio.Event()
         self._retained_reconciled = False
+        self._reconcile: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self) -> None:
@@ -126,6 +127,8 @@ class Gateway:
                     self.ready.set()
                     await self._stop.wait()
                     self.notifier.notify("STOPPING=1")
+                    if self._reconcile is not None:
+                        self._reconcile.cancel()
                     self.save_state()
                     await self.bridge.stop()
                     insist = asyncio.create_task(cancel_until_done(tasks))
@@ -273,8 +276,10 @@ class Gateway:
     async def _on_connect(self) -> None:
         for controller in self.controllers.values():
             await controller.on_connect()
-        if not self._retained_reconciled:
-            await self._clear_stale_retained()
+        reconciling = self._reconcile is not None and not self._reconcile.done()
+        if not self._retained_reconciled and not reconciling:
+            # on its own task: the broker's retained burst must not hold up proposals
+            self._reconcile = asyncio.create_task(self._clear_stale_retained(), name="reconcile")
 
     async def _clear_stale_retained(self) -> None:
         """Clear retained topics of ours that the config and state no longer back.
@@ -297,6 +302,9 @@ class Gateway:
             cleared = await reconcile_retained(self.config.mqtt, filters, keep)
         except (aiomqtt.MqttError, OSError) as exc:
             log.warning("could not check retained topics (next connect retries): %s", exc)
+            return
+        except Exception:  # a bug here must not go unseen, nor stop the daemon
+            log.exception("checking retained topics failed")
             return
         if cleared:
             log.info("cleared %d retained topic(s) no longer backed: %s", len(cleared),
