@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
 
-MAX_INFLIGHT = 64
+MAX_INFLIGHT = 16
 """Publishes handed to the client at once; the client keeps at most 20 unacknowledged
 on the wire (the broker's default receive maximum) and queues the rest."""
 STOP_TIMEOUT = 2.0

@@ -32,7 +32,7 @@ from gateway.proposals import (
     reply_target,
 )
 
-MAX_BATCH = 200
+MAX_BATCH = 100
 """Messages taken from the queue in one go before the batch's proposals are applied;
 small enough that a batch keeps the event loop for a fraction of a tick."""
 
