@@ -294,3 +294,35 @@ def test_log_limiter_memory_is_bounded() -> None:
     for i in range(MAX_KINDS * 2):
         limiter.info(i, "x")
     assert len(limiter._kinds) == MAX_KINDS
+
+
+# ------------------------------------------------------------------ broker unreachable
+
+
+async def test_an_unreachable_broker_logs_one_line_with_a_hint(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from gateway.config import MqttConfig
+    from gateway.mqtt.bridge import MqttBridge
+    from gateway.mqtt.topics import Topics
+    from tests.conftest import free_port
+
+    port = free_port()  # nothing listens here
+    bridge = MqttBridge(MqttConfig(host="127.0.0.1", port=port), Topics("ev-gateway"))
+    caplog.set_level(logging.INFO, logger="gateway.mqtt.bridge")
+    task = asyncio.create_task(bridge.run())
+    try:
+        async with asyncio.timeout(20):
+            while bridge.failed_attempts < 3:  # noqa: ASYNC110 (a counter, no event to wait on)
+                await asyncio.sleep(0.05)
+    finally:
+        await bridge.stop()
+        task.cancel()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # one line for the first attempt; the repeats within 10 s are counted, not logged
+    assert len(warnings) == 1, caplog.text
+    assert len(caplog.records) == 1, caplog.text
+    assert all("check [mqtt] host and port" in w for w in warnings)
+    assert all(f"127.0.0.1:{port}" in w and "attempt" in w for w in warnings)
+    assert "Traceback" not in caplog.text
+    assert bridge.connections == 0
