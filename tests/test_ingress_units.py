@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from gateway.core.model import Bounds
 from gateway.logsafe import MAX_KINDS, LogLimiter
 from gateway.mqtt.ingress import (
+    MAX_SOURCES,
     IngressQueue,
     ProposalInbox,
     ProposalRules,
@@ -153,6 +155,25 @@ def test_inbox_keeps_the_newest_per_source_and_counts_every_message() -> None:
     ]
     assert (inbox.counts.applied, inbox.counts.superseded, inbox.counts.total) == (2, 3, 5)
     assert inbox.take() == []
+
+
+def test_a_pool_takes_proposals_from_at_most_max_sources_sources() -> None:
+    inbox = ProposalInbox()
+    live = [f"s{n}" for n in range(MAX_SOURCES - 1)]
+
+    def read(source: str, power: str = "1") -> Any:
+        body = f'{{"source": "{source}", "power": {power}}}'.encode()
+        item = read_proposal(message(body), BASE, DEFAULT_REPLY, RULES)
+        assert item is not None
+        return item
+
+    assert inbox.refusal(read("new-1"), live) is None
+    inbox.offer(read("new-1"))
+    error = inbox.refusal(read("new-2"), live)
+    assert error is not None and f"{MAX_SOURCES} sources already propose" in str(error)
+    assert inbox.refusal(read("s0"), live) is None  # a known source may always re-send
+    assert inbox.refusal(read("new-1"), live) is None  # so may a pending one
+    assert inbox.refusal(read("new-2", "null"), live) is None  # withdrawing is harmless
 
 
 def test_superseded_reply_names_the_reason_and_echoes_the_transaction() -> None:
