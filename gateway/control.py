@@ -150,6 +150,10 @@ class PoolController:
         if read is None:  # empty payload: a cleared retained proposal, no reply
             self._inbox.counts.ignored += 1
             return
+        if read.error is None and read.request is not None:
+            too_many = self._inbox.refusal(read, self.manager.sources())
+            if too_many is not None:
+                read = ReadProposal(read.reply, None, too_many)
         if read.error is not None:
             self._inbox.counts.refused += 1
             _refusals.info(
