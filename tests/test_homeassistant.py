@@ -86,6 +86,9 @@ def test_charger_entities_classes_units_and_availability() -> None:
     assert "homeassistant/binary_sensor/evgw_ev-gateway_charger_bay-1_plugged/config" in configs
     status = _by_id(configs, "bay-1_status")
     assert set(status["options"]) == {"working", "not_working", "uncertain"}
+    resume = _by_id(configs, "bay-1_ev_resume")
+    assert resume["options"] == ["ok", "waking", "stalled"]
+    assert resume["state_topic"] == "ev-gateway/chargers/bay-1/state"
     # bay-2 is wired to grid phase 2 only: one current sensor, for L2.
     assert [c["name"] for c in configs.values() if c["unique_id"].startswith(
         "evgw_ev-gateway_charger_bay-2_current_l") and "limit" not in c["name"]] == [

@@ -225,7 +225,23 @@ def charger_entities(device_id: str, state: str, phases: tuple[int, ...]) -> lis
                 "options": STATUS_OPTIONS,
             },
         ),
+        (
+            "sensor",
+            f"{device_id}_ev_resume",
+            {
+                "name": "EV resume",
+                "state_topic": state,
+                "value_template": "{{ value_json.ev_resume | default('ok') }}",
+                "device_class": "enum",
+                "options": RESUME_OPTIONS,
+                "icon": "mdi:sleep",
+            },
+        ),
     ]
+
+
+RESUME_OPTIONS = ["ok", "waking", "stalled"]
+"""Whether the EV took power after its last start (`ev_resume` in the charger state)."""
 
 
 UNITS = {"power": ("W", 0), "current": ("A", 1), "energy": ("Wh", 0)}
