@@ -496,6 +496,15 @@ class GatewayConfig(BaseSettings):
                 return meter
         raise KeyError(meter_id)
 
+    def rated_power(self, pool: PoolConfig) -> float:
+        """The most a pool's chargers can draw (W): max current x phases x nominal voltage.
+
+        Proposals above it are refused as implausible; Home Assistant's slider ends there.
+        """
+        voltage = self.distribution.nominal_voltage
+        chargers = [self.charger(cid) for cid in pool.chargers]
+        return sum(c.max_current * len(c.phases) * voltage for c in chargers)
+
     def effective_pools(self) -> list[PoolConfig]:
         """The configured pools, or one pool `default` with every charger."""
         if self.pools:

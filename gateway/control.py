@@ -207,8 +207,7 @@ class PoolController:
     @functools.cached_property
     def _proposal_rules(self) -> ProposalRules:
         """What this pool accepts: the configured `max_expires_in` and its rated power."""
-        voltage = self.config.distribution.nominal_voltage
-        rated = sum(c.capabilities.max_current * len(c.phases) * voltage for c in self.chargers)
+        rated = self.config.rated_power(self.pool_config)
         return ProposalRules(self.config.power.max_expires_in, rated)
 
     # ------------------------------------------------------------------ loop

@@ -51,15 +51,6 @@ def gateway_id(config: GatewayConfig) -> str:
     return f"evgw_{slug(config.mqtt.base_topic)}"
 
 
-def rated_power(config: GatewayConfig, pool: PoolConfig) -> float:
-    """The most the pool's chargers can draw: max current x phases x nominal voltage."""
-    voltage = config.distribution.nominal_voltage
-    return sum(
-        config.charger(cid).max_current * len(config.charger(cid).phases) * voltage
-        for cid in pool.chargers
-    )
-
-
 def charger_availability(state_topic: str) -> dict[str, Any]:
     """Availability of a charger's measurements, from its state message.
 
@@ -141,7 +132,7 @@ def pool_entities(
     """A pool's figures, its target and the controls of the `homeassistant` source."""
     power = topics.pool(pool.name, "power")
     currents = topics.pool(pool.name, "current_per_phase")
-    rated = rated_power(config, pool)
+    rated = config.rated_power(pool)
     # Home Assistant sends the number as text; the template wraps it in a lasting proposal.
     proposal = (
         f'{{"source": "{SOURCE}", "priority": {config.homeassistant.priority}, '

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 
 import aiomqtt
 
+from gateway.config import GatewayConfig
 from gateway.proposals import (
+    MAX_DEPTH,
+    MAX_PAYLOAD,
     ProposalError,
     ProposalRequest,
     ReplyTarget,
@@ -179,3 +182,19 @@ def superseded_reply(request: ProposalRequest) -> dict[str, object]:
     if request.transaction is not None:
         body["transaction"] = request.transaction
     return body
+
+
+def proposal_rules(config: GatewayConfig) -> list[str]:
+    """The rules every proposal is held to, per pool, in words (`check-config` prints
+    them, so an installer sees what the energy manager may send)."""
+    lines = [
+        f"proposals: JSON up to {MAX_PAYLOAD} bytes and {MAX_DEPTH} levels deep, not "
+        f"retained; expires_in up to {config.power.max_expires_in:g} s or null (lasting), "
+        f"else {config.power.max_proposal_age:g} s; at most {MAX_SOURCES} sources per pool"
+    ]
+    for pool in config.effective_pools():
+        lines.append(
+            f"pool {pool.name}: powers above the rated maximum of "
+            f"{config.rated_power(pool):.0f} W are refused"
+        )
+    return lines
