@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from gateway.config import config_from_dict
-from gateway.mqtt.homeassistant import discovery_messages, is_stale_discovery, rated_power
+from gateway.mqtt.homeassistant import discovery_messages, is_stale_discovery
 from gateway.mqtt.topics import Topics
 from tests.conftest import Mosquitto, MqttProbe
 from tests.harness import modbus_charger, running_gateway, simulators, site_config
@@ -57,9 +57,8 @@ def test_power_limit_number_sends_a_lasting_proposal_and_shows_the_sources_own()
     assert number["command_topic"] == "ev-gateway/pools/garage/propose_power"
     assert number["state_topic"] == "ev-gateway/pools/garage/power_status/homeassistant"
     # 16 A x 3 phases + 32 A x 1 phase at 230 V
-    assert number["max"] == rated_power(
-        config_from_dict(CONFIG), config_from_dict(CONFIG).effective_pools()[0]
-    ) == (16 * 3 + 32) * 230.0
+    config = config_from_dict(CONFIG)
+    assert number["max"] == config.rated_power(config.effective_pools()[0]) == (16 * 3 + 32) * 230.0
     assert number["min"] == 0 and number["step"] > 0 and number["mode"] in ("box", "slider")
     assert number["unit_of_measurement"] == "W" and number["retain"] is False
     sent = json.loads(number["command_template"].replace("{{ value }}", "7400"))
