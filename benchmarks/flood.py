@@ -370,9 +370,10 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
     )
     fuse = args.fuse
     print(
-        f"  highest commanded per phase    {figures['max_commanded']:.1f} A, reported by chargers "
-        f"{figures['max_reported']:.1f} A (phase_limit {fuse:g} A: "
-        f"{verdict(figures['max_commanded'] <= fuse + 1e-6)})"
+        f"  highest commanded per phase    {figures['max_commanded']:.1f} A "
+        f"(phase_limit {fuse:g} A: {verdict(figures['max_commanded'] <= fuse + 1e-6)}); "
+        "sum of last-polled limits "
+        f"{figures['max_reported']:.1f} A (polls up to a poll interval apart, not a snapshot)"
     )
     print(f"  daemon log lines in the flood  {figures['log_lines']}")
     shown = "did not exit in 30 s" if exit_s is None else f"{exit_s:.2f} s"

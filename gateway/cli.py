@@ -197,9 +197,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = load_config(_config_path(args))
         print(json.dumps(redacted(config), indent=2))
         from gateway.adapters.ocpp.handshake import security_warnings
+        from gateway.mqtt.ingress import proposal_rules
 
         for warning in security_warnings(config.ocpp, config.chargers):
             print(f"ev-gateway: warning: {warning}", file=sys.stderr)
+        for line in proposal_rules(config):
+            print(f"ev-gateway: {line}", file=sys.stderr)
         return 0
     if args.command == "profiles":
         from gateway.adapters.modbus.profile import available_profiles

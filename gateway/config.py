@@ -290,10 +290,13 @@ class OcppConfig(_Section):
 
 
 class HomeAssistantConfig(_Section):
+    """Discovery for Home Assistant, and the priority of its "Power limit" proposals."""
+
     enabled: bool = True
     discovery_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/-]{1,64}$")] = (
         "homeassistant"
     )
+    priority: int = Field(100, ge=-(2**31), le=2**31 - 1)
 
 
 class MeterConfig(_Section):
@@ -512,6 +515,15 @@ class GatewayConfig(BaseSettings):
             if meter.id == meter_id:
                 return meter
         raise KeyError(meter_id)
+
+    def rated_power(self, pool: PoolConfig) -> float:
+        """The most a pool's chargers can draw (W): max current x phases x nominal voltage.
+
+        Proposals above it are refused as implausible; Home Assistant's slider ends there.
+        """
+        voltage = self.distribution.nominal_voltage
+        chargers = [self.charger(cid) for cid in pool.chargers]
+        return sum(c.max_current * len(c.phases) * voltage for c in chargers)
 
     def effective_pools(self) -> list[PoolConfig]:
         """The configured pools, or one pool `default` with every charger."""

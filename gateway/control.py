@@ -53,6 +53,7 @@ from gateway.pool_state import restore_proposals, saved_pool_state
 from gateway.proposals import error_reply, ok_reply
 from gateway.results import DistributionResult, build_result
 from gateway.state_file import PoolState
+from gateway.tasks import honour_cancellation
 from gateway.telemetry import PoolLayout
 from gateway.timefmt import rfc3339
 
@@ -151,6 +152,10 @@ class PoolController:
         if read is None:  # empty payload: a cleared retained proposal, no reply
             self._inbox.counts.ignored += 1
             return
+        if read.error is None and read.request is not None:
+            too_many = self._inbox.refusal(read, self.manager.sources())
+            if too_many is not None:
+                read = ReadProposal(read.reply, None, too_many)
         if read.error is not None:
             self._inbox.counts.refused += 1
             _refusals.info(
@@ -204,8 +209,7 @@ class PoolController:
     @functools.cached_property
     def _proposal_rules(self) -> ProposalRules:
         """What this pool accepts: the configured `max_expires_in` and its rated power."""
-        voltage = self.config.distribution.nominal_voltage
-        rated = sum(c.capabilities.max_current * len(c.phases) * voltage for c in self.chargers)
+        rated = self.config.rated_power(self.pool_config)
         return ProposalRules(self.config.power.max_expires_in, rated)
 
     # ------------------------------------------------------------------ loop
@@ -232,6 +236,7 @@ class PoolController:
                 await self.distribute(now)
             except Exception:  # a bug must not stop control; the next tick tries again
                 log.exception("pool %s: distribution failed", self.name)
+            honour_cancellation()  # a write cancelled mid-request may come back as an error
 
     async def _wake_or_sleep(self, delay: float) -> None:
         """Return when woken or after `delay` seconds on the clock, whichever is first."""

@@ -27,13 +27,16 @@ from gateway.control import PoolController
 from gateway.core.formulas import PoolMember
 from gateway.core.model import ChargerSample
 from gateway.meters.factory import grid_limits
+from gateway.meters.homeassistant import meter_discovery
 from gateway.meters.runtime import MeterRuntime, open_meter_runtime
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
-from gateway.mqtt.homeassistant import discovery_messages
+from gateway.mqtt.homeassistant import discovery_filters, discovery_messages, is_stale_discovery
+from gateway.mqtt.reconcile import reconcile_retained
 from gateway.mqtt.topics import Topics
 from gateway.sdnotify import Notifier
 from gateway.state_file import GatewayState, StateFile
+from gateway.tasks import cancel_until_done
 from gateway.telemetry import PoolLayout, charger_message, pool_messages, snapshots
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,8 @@ class Gateway:
         self.ready = asyncio.Event()
         self.state_file = StateFile(config.state.resolved_directory(), config.mqtt.base_topic)
         self._stop = asyncio.Event()
+        self._retained_reconciled = False
+        self._reconcile: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self) -> None:
@@ -118,12 +123,15 @@ class Gateway:
                         tasks.append(
                             group.create_task(controller.run(), name=f"control-{controller.name}")
                         )
+                    group.create_task(_insist_when_cancelled(tasks), name="shutdown-guard")
                     self.ready.set()
                     await self._stop.wait()
                     self.notifier.notify("STOPPING=1")
+                    if self._reconcile is not None:
+                        self._reconcile.cancel()
                     self.save_state()
                     await self.bridge.stop()
-                    insist = asyncio.create_task(_cancel_until_done(tasks))
+                    insist = asyncio.create_task(cancel_until_done(tasks))
                     raise _Stopped
             except* _Stopped:
                 insist.cancel()
@@ -192,7 +200,11 @@ class Gateway:
             self.bridge.remember_retained(topic, payload)
 
     def _discovery(self) -> list[tuple[str, str]]:
-        return list(discovery_messages(self.config, self.topics))
+        """Every Home Assistant config: pools and chargers, then meters and headroom."""
+        return [
+            *discovery_messages(self.config, self.topics),
+            *meter_discovery(self.config, self.topics),
+        ]
 
     # ----------------------------------------------------------------- ticks
     async def _tick_loop(self) -> None:
@@ -265,6 +277,52 @@ class Gateway:
     async def _on_connect(self) -> None:
         for controller in self.controllers.values():
             await controller.on_connect()
+        reconciling = self._reconcile is not None and not self._reconcile.done()
+        if not self._retained_reconciled and not reconciling:
+            # on its own task: the broker's retained burst must not hold up proposals
+            self._reconcile = asyncio.create_task(self._clear_stale_retained(), name="reconcile")
+
+    async def _clear_stale_retained(self) -> None:
+        """Clear retained topics of ours that the config and state no longer back.
+
+        Home Assistant entities of chargers, pools and meters that left the config (all
+        of them with Home Assistant disabled); pool topics of pools that are gone; and
+        `power_status/{source}` of sources with no live proposal (left by an earlier
+        run). Once per run; a failure is retried at the next connect.
+        """
+        enabled = self.config.homeassistant.enabled
+        current = {topic for topic, _ in self._discovery()} if enabled else set()
+
+        def keep(topic: str) -> bool:
+            if topic.startswith(self.topics.base + "/"):
+                return self._backs_pool_topic(topic)
+            return not is_stale_discovery(self.config, topic, current)
+
+        filters = [*discovery_filters(self.config), f"{self.topics.base}/pools/#"]
+        try:
+            cleared = await reconcile_retained(self.config.mqtt, filters, keep)
+        except (aiomqtt.MqttError, OSError) as exc:
+            log.warning("could not check retained topics (next connect retries): %s", exc)
+            return
+        except Exception:  # a bug here must not go unseen, nor stop the daemon
+            log.exception("checking retained topics failed")
+            return
+        if cleared:
+            log.info("cleared %d retained topic(s) no longer backed: %s", len(cleared),
+                     ", ".join(cleared[:10]) + (" ..." if len(cleared) > 10 else ""))  # fmt: skip
+        self._retained_reconciled = True
+
+    def _backs_pool_topic(self, topic: str) -> bool:
+        """True for `{base}/pools/...` retained topics the running config still backs."""
+        parts = topic[len(self.topics.base) + 1 :].split("/")
+        if len(parts) < 3 or parts[0] != "pools":
+            return True  # not a pool topic: not ours to judge
+        controller = self.controllers.get(parts[1])
+        if controller is None:
+            return False
+        if parts[2] == "power_status":
+            return len(parts) == 4 and parts[3] in controller.manager.sources()
+        return True
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         meter_id = self._meter_topics.get(str(message.topic))
@@ -307,17 +365,19 @@ class Gateway:
             await controller.apply_proposals()
 
 
-async def _cancel_until_done(tasks: list[asyncio.Task[None]], interval: float = 0.25) -> None:
-    """Cancel `tasks` again and again until all are done.
+async def _insist_when_cancelled(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait; when the group is cancelled from outside (not by `stop()`), insist too."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        insisting = asyncio.create_task(cancel_until_done(tasks))
+        _INSISTING.add(insisting)
+        insisting.add_done_callback(_INSISTING.discard)
+        raise
 
-    The TaskGroup cancels each task once; a library that turns a cancellation into an
-    ordinary error (a Modbus or MQTT client mid-request) would leave its loop running
-    and the stop hanging. Cancelling again at its next wait ends it.
-    """
-    while pending := [task for task in tasks if not task.done()]:
-        await asyncio.sleep(interval)
-        for task in pending:
-            task.cancel()
+
+_INSISTING: set[asyncio.Task[None]] = set()
+"""Insisting tasks, referenced until they finish (the loop keeps only weak ones)."""
 
 
 class _Stopped(Exception):

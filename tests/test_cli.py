@@ -204,3 +204,12 @@ def test_help_describes_the_simulated_ev() -> None:
     for option in ("--config", "--ev-phases", "--ev-current", "--unplugged", "--profile"):
         assert option in result.stdout
     assert "wired" in result.stdout
+
+
+def test_check_config_states_the_proposal_rules() -> None:
+    result = cli("check-config", "config/example.toml")
+    assert result.returncode == 0, result.stderr
+    assert "expires_in up to 86400 s or null (lasting)" in result.stderr
+    rated = [line for line in result.stderr.splitlines() if "rated maximum" in line]
+    assert rated and all(line.startswith("ev-gateway: pool ") for line in rated)
+    assert "Traceback" not in result.stderr

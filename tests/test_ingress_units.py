@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from gateway.core.model import Bounds
 from gateway.logsafe import MAX_KINDS, LogLimiter
 from gateway.mqtt.ingress import (
+    MAX_SOURCES,
     IngressQueue,
     ProposalInbox,
     ProposalRules,
@@ -155,6 +157,25 @@ def test_inbox_keeps_the_newest_per_source_and_counts_every_message() -> None:
     assert inbox.take() == []
 
 
+def test_a_pool_takes_proposals_from_at_most_max_sources_sources() -> None:
+    inbox = ProposalInbox()
+    live = [f"s{n}" for n in range(MAX_SOURCES - 1)]
+
+    def read(source: str, power: str = "1") -> Any:
+        body = f'{{"source": "{source}", "power": {power}}}'.encode()
+        item = read_proposal(message(body), BASE, DEFAULT_REPLY, RULES)
+        assert item is not None
+        return item
+
+    assert inbox.refusal(read("new-1"), live) is None
+    inbox.offer(read("new-1"))
+    error = inbox.refusal(read("new-2"), live)
+    assert error is not None and f"{MAX_SOURCES} sources already propose" in str(error)
+    assert inbox.refusal(read("s0"), live) is None  # a known source may always re-send
+    assert inbox.refusal(read("new-1"), live) is None  # so may a pending one
+    assert inbox.refusal(read("new-2", "null"), live) is None  # withdrawing is harmless
+
+
 def test_superseded_reply_names_the_reason_and_echoes_the_transaction() -> None:
     request = ProposalRequest("hems", 0, 1.0, Bounds(None, None), "t-1")
     body = superseded_reply(request)
@@ -294,3 +315,35 @@ def test_log_limiter_memory_is_bounded() -> None:
     for i in range(MAX_KINDS * 2):
         limiter.info(i, "x")
     assert len(limiter._kinds) == MAX_KINDS
+
+
+# ------------------------------------------------------------------ broker unreachable
+
+
+async def test_an_unreachable_broker_logs_one_line_with_a_hint(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from gateway.config import MqttConfig
+    from gateway.mqtt.bridge import MqttBridge
+    from gateway.mqtt.topics import Topics
+    from tests.conftest import free_port
+
+    port = free_port()  # nothing listens here
+    bridge = MqttBridge(MqttConfig(host="127.0.0.1", port=port), Topics("ev-gateway"))
+    caplog.set_level(logging.INFO, logger="gateway.mqtt.bridge")
+    task = asyncio.create_task(bridge.run())
+    try:
+        async with asyncio.timeout(20):
+            while bridge.failed_attempts < 3:  # noqa: ASYNC110 (a counter, no event to wait on)
+                await asyncio.sleep(0.05)
+    finally:
+        await bridge.stop()
+        task.cancel()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # one line for the first attempt; the repeats within 10 s are counted, not logged
+    assert len(warnings) == 1, caplog.text
+    assert len(caplog.records) == 1, caplog.text
+    assert all("check [mqtt] host and port" in w for w in warnings)
+    assert all(f"127.0.0.1:{port}" in w and "attempt" in w for w in warnings)
+    assert "Traceback" not in caplog.text
+    assert bridge.connections == 0

@@ -39,14 +39,15 @@ def test_meter_and_headroom_entities() -> None:
     assert (current["device_class"], current["unit_of_measurement"]) == ("current", "A")
     assert current["device"]["name"] == "Grid meter grid"
     assert current["device"]["model"] == "abb-b23"
-    assert current["availability_topic"] == "ev-gateway/bridge/state"
+    assert [a["topic"] for a in current["availability"]] == ["ev-gateway/bridge/state"]
     house = configs["homeassistant/sensor/evgw_ev-gateway_meter_house_current_l1/config"]
     assert house["device"]["model"] == "mqtt"
 
     headroom = configs["homeassistant/sensor/evgw_ev-gateway_pool_garage_headroom_l3/config"]
     assert headroom["state_topic"] == "ev-gateway/pools/garage/grid"
-    assert headroom["value_template"] == "{{ value_json.headroom_p3 }}"
+    assert "value_json.headroom_p3" in headroom["value_template"]
     assert headroom["device"] == {"identifiers": ["evgw_ev-gateway_pool_garage"]}
+    assert headroom["suggested_display_precision"] == 1
     stale = configs["homeassistant/binary_sensor/evgw_ev-gateway_pool_garage_grid_stale/config"]
     assert stale["device_class"] == "problem" and "value_json.stale" in stale["value_template"]
     assert not any("yard" in topic for topic in configs)  # no grid, no headroom

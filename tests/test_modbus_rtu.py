@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import pty
 import shutil
@@ -383,3 +384,39 @@ async def test_daemon_factory_opens_rtu_chargers_on_one_bus(bus_ends: BusEnds) -
         assert sims[0].layout.standby == STANDBY_DISABLED  # type: ignore[attr-defined]
         bus = left.transport
     assert isinstance(bus, SerialBus) and bus.users == 0 and not bus.connected
+
+
+async def test_heidelberg_watchdog_kept_alive_on_rtu_while_the_poll_backs_off(
+    bus_ends: BusEnds,
+) -> None:
+    """The runtime's keepalive rewrites the setpoint within the box's watchdog (257)
+    whatever the poll does; here every read fails and the poll backs off to 10 s."""
+    from gateway.clock import FakeClock
+    from tests.runtime_helpers import idle, run_for, running_runtime, runtime_config
+
+    near, far = bus_ends
+    config = runtime_config(
+        {"id": "garage", "adapter": "modbus", "profile": PROFILE, "unit_id": 1,
+         "poll_interval": 1.0, "timeout": 0.5,
+         "serial": {"port": near, "baudrate": 19200, "parity": "E"}}
+    )  # fmt: skip
+    sims = boxes(1, validity_time=4.0)  # 257 reads 4000 ms: rewrite every second
+    sims[0].plug(phases=3, ev_max_current=16.0)
+    clock = FakeClock()
+    async with serving(far, sims), running_runtime(config, clock) as runtime:
+        await idle(clock, 1)
+        assert (await runtime.write_limit(10.0)).ok
+        assert isinstance(runtime.adapter, ModbusRtuCharger)
+        assert runtime.adapter.keepalive_interval == 1.0  # a quarter of 257's 4 s
+        sims[0].garbage = True  # reads now fail: nonsense state code
+        rewrites: list[float] = []
+
+        def count() -> None:
+            rewrites.extend(clock.now() for _ in sims[0].writes[len(rewrites) + 1 :])
+
+        await run_for(clock, 30.0, 2, step=0.25, each=count)
+        assert runtime.failures >= 4 and runtime.next_delay(0.0) == 10.0  # backing off
+        gaps = [b - a for a, b in itertools.pairwise(rewrites)]
+        assert len(rewrites) >= 25 and max(gaps) < 5.0  # well within the box's watchdog
+        assert all(amps == 10.0 for _, amps in sims[0].writes)
+        sims[0].garbage = False

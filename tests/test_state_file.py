@@ -125,3 +125,34 @@ async def test_a_killed_gateway_comes_back_with_its_proposals(
                 after=start,
             )
             assert status.json()["proposed_power"] == 9660.0
+
+
+async def test_retained_topics_of_earlier_runs_are_cleared_at_start(
+    mosquitto: Mosquitto, probe: MqttProbe
+) -> None:
+    import aiomqtt
+
+    stale_status = f"{BASE}/pools/default/power_status/old-hems"
+    gone_pool = f"{BASE}/pools/gone/target"
+    for topic in (stale_status, gone_pool):
+        await probe.client.publish(topic, '{"target_power": 36800.0}', qos=1, retain=True)
+    async with simulators(1, plugged=True) as sims:
+        config = site_config(mosquitto, [modbus_charger("bay-1", sims[0])])
+        async with started(config) as (gateway, _):
+            await probe.publish(
+                f"{BASE}/pools/default/propose_power", {"source": "hems", "power": 6900.0}
+            )
+            await probe.wait_for(f"{BASE}/pools/default/power_status/hems")
+            await wait_until(lambda: gateway._retained_reconciled, what="reconciled")
+            # what a new subscriber finds retained now
+            async with aiomqtt.Client(mosquitto.host, port=mosquitto.port) as client:
+                await client.subscribe(f"{BASE}/pools/#")
+                retained: set[str] = set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        async for message in client.messages:
+                            if message.retain and message.payload:
+                                retained.add(str(message.topic))
+    assert stale_status not in retained and gone_pool not in retained
+    assert f"{BASE}/pools/default/power_status/hems" in retained
+    assert f"{BASE}/pools/default/component_ids" in retained

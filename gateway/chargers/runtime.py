@@ -36,6 +36,7 @@ from gateway.config import ChargerConfig
 from gateway.core.formulas import is_fresh
 from gateway.core.model import ChargerSample
 from gateway.core.status import ChargerStatus, StatusTracker
+from gateway.tasks import honour_cancellation
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class ChargerRuntime:
         while True:
             started = clock.now()
             await self.poll_once()
-            _honour_cancellation()
+            honour_cancellation()
             await clock.sleep(self.next_delay(clock.now() - started))
 
     def next_delay(self, elapsed: float) -> float:
@@ -217,7 +218,7 @@ class ChargerRuntime:
             except Exception:
                 log.exception("charger %s: unexpected error in keepalive", self.id)
                 await clock.sleep(KEEPALIVE_RETRY)
-            _honour_cancellation()
+            honour_cancellation()
 
     # ------------------------------------------------------------------ writes
     async def write_limit(self, amps: float) -> WriteOutcome:
@@ -263,14 +264,3 @@ class ChargerRuntime:
         """Release the adapter's connection."""
         await self.adapter.close()
 
-
-def _honour_cancellation() -> None:
-    """Raise CancelledError when this task was asked to stop.
-
-    A library may turn the cancellation of a request in flight into an error of its
-    own (pymodbus reports a connection error); the runtime then sees a failed read,
-    and without this check its loop would go on for ever, holding up shutdown.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from gateway.clock import Clock, SystemClock
 from gateway.meters.model import Meter, MeterError, MeterSample
+from gateway.tasks import honour_cancellation
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +74,5 @@ class MeterPoller:
         while True:
             started = self._clock.now()
             await self.poll_once()
+            honour_cancellation()
             await self._clock.sleep(self.interval - (self._clock.now() - started))

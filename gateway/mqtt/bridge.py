@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
 
-MAX_INFLIGHT = 64
+MAX_INFLIGHT = 16
 """Publishes handed to the client at once; the client keeps at most 20 unacknowledged
 on the wire (the broker's default receive maximum) and queues the rest."""
 STOP_TIMEOUT = 2.0
@@ -93,6 +93,7 @@ class MqttBridge:
         self.received = 0
         self.dropped_incoming = 0
         self.unacknowledged = 0
+        self.failed_attempts = 0
 
     @property
     def protocol(self) -> aiomqtt.ProtocolVersion | None:
@@ -141,6 +142,7 @@ class MqttBridge:
             if self._stopping:
                 break
             if failure is not None:
+                self.failed_attempts += 1
                 self._log_failure(failure, attempt, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)

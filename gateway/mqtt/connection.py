@@ -7,13 +7,13 @@ aiomqtt client with our TLS, will and bounded incoming queue.
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import aiomqtt
 
 from gateway.config import MqttConfig
 from gateway.mqtt.ingress import IngressQueue
+from gateway.mqtt.tls import tls_parameters
 
 AUTO_ORDER = (aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311)
 """Protocols tried in `auto` mode, in this order."""
@@ -27,14 +27,6 @@ def make_client(
     incoming: IngressQueue,
 ) -> aiomqtt.Client:
     """An aiomqtt client for one session; received messages go into `incoming`."""
-    tls: aiomqtt.TLSParameters | None = None
-    if config.tls is not None:
-        tls = aiomqtt.TLSParameters(
-            ca_certs=str(config.tls.ca_file) if config.tls.ca_file else None,
-            certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
-            keyfile=str(config.tls.key_file) if config.tls.key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
     kwargs: dict[str, Any] = {}
     if protocol == aiomqtt.ProtocolVersion.V311:
         kwargs["clean_session"] = True
@@ -47,7 +39,7 @@ def make_client(
         protocol=protocol,
         keepalive=config.keepalive,
         will=aiomqtt.Will(will_topic, will_payload, qos=1, retain=True),
-        tls_params=tls,
+        tls_params=tls_parameters(config),
         timeout=10,
         queue_type=_QueueFactory(incoming),  # type: ignore[arg-type]
         max_queued_incoming_messages=config.max_queued_incoming,

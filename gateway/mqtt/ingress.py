@@ -19,11 +19,15 @@ Two parts, both free of network code:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import aiomqtt
 
+from gateway.config import GatewayConfig
 from gateway.proposals import (
+    MAX_DEPTH,
+    MAX_PAYLOAD,
     ProposalError,
     ProposalRequest,
     ReplyTarget,
@@ -32,7 +36,11 @@ from gateway.proposals import (
     reply_target,
 )
 
-MAX_BATCH = 200
+MAX_SOURCES = 64
+"""Sources with a live or pending proposal per pool, at most: each holds memory and a
+retained `power_status` topic, and a lasting proposal never expires on its own."""
+
+MAX_BATCH = 100
 """Messages taken from the queue in one go before the batch's proposals are applied;
 small enough that a batch keeps the event loop for a fraction of a tick."""
 
@@ -126,6 +134,26 @@ class ProposalInbox:
     pending: dict[str, ReadProposal] = field(default_factory=dict)
     counts: InboxCounts = field(default_factory=InboxCounts)
 
+    def refusal(self, item: ReadProposal, live: Collection[str]) -> ProposalError | None:
+        """Why `item` is refused for a new source when `MAX_SOURCES` already propose.
+
+        `live` are the sources with a proposal in force. Known sources, and
+        withdrawals, are always let through.
+        """
+        request = item.request
+        assert request is not None
+        source = request.source
+        if request.withdraws or source in self.pending or source in live:
+            return None
+        if len(set(live) | self.pending.keys()) < MAX_SOURCES:
+            return None
+        return ProposalError(
+            f"{MAX_SOURCES} sources already propose for this pool; withdraw one "
+            '(send {"source": ..., "power": null}) or reuse a source name',
+            source,
+            request.transaction,
+        )
+
     def offer(self, item: ReadProposal) -> ReadProposal | None:
         """Keep `item` as its source's latest; return the one it supersedes, if any."""
         assert item.request is not None
@@ -154,3 +182,19 @@ def superseded_reply(request: ProposalRequest) -> dict[str, object]:
     if request.transaction is not None:
         body["transaction"] = request.transaction
     return body
+
+
+def proposal_rules(config: GatewayConfig) -> list[str]:
+    """The rules every proposal is held to, per pool, in words (`check-config` prints
+    them, so an installer sees what the energy manager may send)."""
+    lines = [
+        f"proposals: JSON up to {MAX_PAYLOAD} bytes and {MAX_DEPTH} levels deep, not "
+        f"retained; expires_in up to {config.power.max_expires_in:g} s or null (lasting), "
+        f"else {config.power.max_proposal_age:g} s; at most {MAX_SOURCES} sources per pool"
+    ]
+    for pool in config.effective_pools():
+        lines.append(
+            f"pool {pool.name}: powers above the rated maximum of "
+            f"{config.rated_power(pool):.0f} W are refused"
+        )
+    return lines

@@ -1,0 +1,1 @@
+"""Install helpers for the real third-party clients the tests run (cached under ~/.cache)."""
