@@ -222,12 +222,32 @@ class Profile:
     read_max_gap: int = 16
     startup_writes: tuple[StartupWrite, ...] = ()
     phase_switch: PhaseSwitchSpec | None = None
+    read_separately: bool = False  # one request per value (KEBA refuses wider reads)
+    charging_states: Mapping[int, ComponentState] | None = None
+    covers: tuple[str, ...] = ()  # other brands / models on the same register map
     read_plan: tuple[PlannedRead, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         specs = [*self.registers.values(), self.state]
-        plan = compile_reads(((s.range, s.codec()) for s in specs), self.read_max_gap)
+        if self.read_separately:
+            plan = tuple(
+                planned
+                for spec in sorted(specs, key=lambda s: (s.function_code, s.address))
+                for planned in compile_reads([(spec.range, spec.codec())], 0)
+            )
+        else:
+            plan = compile_reads(((s.range, s.codec()) for s in specs), self.read_max_gap)
         object.__setattr__(self, "read_plan", plan)
+
+    def component_state(self, base: ComponentState, charging: float | None) -> ComponentState:
+        """The component state from the state register's `base` and, where the profile
+        has one, the `charging` register's value: it only refines "ready" (plugged, may
+        charge). Without `charging_states` any nonzero value means "charging"."""
+        if base is not ComponentState.READY or charging is None:
+            return base
+        if self.charging_states is None:
+            return ComponentState.CHARGING if charging else base
+        return self.charging_states.get(int(charging), base)
 
     @property
     def keepalive_interval(self) -> float | None:
@@ -400,7 +420,22 @@ def _compile(model: ProfileFile) -> Profile:
             StartupWrite(w.address, w.value, w.write_function_code) for w in model.startup_writes
         ),
         phase_switch=phase_switch,
+        read_separately=model.read.separate,
+        charging_states=_charging_states(model),
+        covers=tuple(model.covers),
     )
+
+
+def _charging_states(model: ProfileFile) -> dict[int, ComponentState] | None:
+    """`[charging_states]` with integer keys; only with a `charging` register."""
+    if model.charging_states is None:
+        return None
+    if model.registers.charging is None:
+        raise ValueError("charging_states needs a registers.charging register")
+    try:
+        return {int(key, 0): value for key, value in model.charging_states.items()}
+    except ValueError:
+        raise ValueError("charging_states: each code must be an integer") from None
 
 
 def _state_codes(
