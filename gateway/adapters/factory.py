@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.adapters.base import Charger
+from gateway.adapters.goe import GOE_PORT, GoeCharger
 from gateway.adapters.modbus.profile import load_profile
 from gateway.adapters.modbus.rtu import ModbusRtuCharger, SerialSettings
 from gateway.adapters.modbus.tcp import ModbusTcpCharger
@@ -37,6 +38,9 @@ async def open_charger(
             stack.push_async_callback(charger.close)
         elif config.adapter == "modbus":
             charger = _modbus_tcp(config, gateway, config.host or "127.0.0.1", config.port)
+            stack.push_async_callback(charger.close)
+        elif config.adapter == "go-e":
+            charger = _goe(config, gateway)
             stack.push_async_callback(charger.close)
         elif central is not None:
             charger = central.charger(config.id)  # closed by the central system's stop()
@@ -66,6 +70,20 @@ def _modbus_tcp(
     config: ChargerConfig, gateway: GatewayConfig, host: str, port: int, profile: str | None = None
 ) -> ModbusTcpCharger:
     return ModbusTcpCharger(host=host, port=port, **_register_map(config, gateway, profile))
+
+
+def _goe(config: ChargerConfig, gateway: GatewayConfig) -> GoeCharger:
+    """A go-e Charger over its local HTTP API v2 (port 80 unless the config sets one)."""
+    assert config.host is not None
+    return GoeCharger(
+        config.id,
+        config.host,
+        config.port if "port" in config.model_fields_set else GOE_PORT,
+        max_current=config.max_current,
+        wired_phases=len(config.phases),
+        nominal_voltage=gateway.distribution.nominal_voltage,
+        timeout=config.timeout,
+    )
 
 
 def _modbus_rtu(config: ChargerConfig, gateway: GatewayConfig) -> ModbusRtuCharger:
