@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from pymodbus.constants import ExcCodes
 
+from gateway.simulator.hems_layouts import written_at
 from gateway.simulator.layout_base import (
     ChargerView,
     Layout,
@@ -26,10 +27,6 @@ from gateway.simulator.rtu_layouts import HeidelbergEnergyControlLayout
 
 HEARTBEAT_TOKEN = 0x55AA
 """The value the AMTRON Compact expects in its heartbeat register."""
-
-
-def _at(address: int, values: Registers, target: int) -> int | None:
-    return values[target - address] if address <= target < address + len(values) else None
 
 
 class MennekesCompactLayout(Layout):
@@ -87,7 +84,7 @@ class MennekesCompactLayout(Layout):
             amps = read_f32(values[0x0302 - address : 0x0304 - address])
             if not setpoint_ok(amps):
                 return ExcCodes.ILLEGAL_VALUE
-        release, phases = _at(address, values, 0x0D05), _at(address, values, 0x0D04)
+        release, phases = written_at(address, values, 0x0D05), written_at(address, values, 0x0D04)
         if release not in (None, 0, 1) or phases not in (None, 0, 1):
             return ExcCodes.ILLEGAL_VALUE
         if release is not None:
@@ -95,7 +92,7 @@ class MennekesCompactLayout(Layout):
             self.release_writes += 1
         return Write(
             setpoint=amps,
-            heartbeat=_at(address, values, 0x0D00) == HEARTBEAT_TOKEN,
+            heartbeat=written_at(address, values, 0x0D00) == HEARTBEAT_TOKEN,
             phases=None if phases is None else (1 if phases else 3),
         )
 
@@ -117,7 +114,7 @@ class AmperfiedConnectLayout(HeidelbergEnergyControlLayout):
         yield 5001, u16(view.phases)
 
     def parse_write(self, address: int, values: Registers) -> Write | ExcCodes:
-        phases = _at(address, values, 501)
+        phases = written_at(address, values, 501)
         if phases not in (None, 1, 3):
             return ExcCodes.ILLEGAL_VALUE
         write = super().parse_write(address, values)

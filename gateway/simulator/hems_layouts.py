@@ -28,7 +28,7 @@ NOT_AVAILABLE_32 = 0xFFFFFFFF
 """What a Bender controller answers for a 32-bit meter value it does not have."""
 
 
-def _at(address: int, values: Registers, target: int) -> int | None:
+def written_at(address: int, values: Registers, target: int) -> int | None:
     """The value a write puts at `target`, or None when the write does not cover it."""
     return values[target - address] if address <= target < address + len(values) else None
 
@@ -80,7 +80,7 @@ class BenderCcLayout(Layout):
         yield 1000, u16(round(view.setpoint))
 
     def parse_write(self, address: int, values: Registers) -> Write | ExcCodes:
-        raw = _at(address, values, 1000)
+        raw = written_at(address, values, 1000)
         if raw is None:
             return Write()
         if not setpoint_ok(float(raw)):
@@ -136,17 +136,17 @@ class WebastoNextLayout(Layout):
         yield 6000, u16(0)  # the box resets the life bit
 
     def parse_write(self, address: int, values: Registers) -> Write | ExcCodes:
-        amps, safe = _at(address, values, 5004), _at(address, values, 2000)
+        amps, safe = written_at(address, values, 5004), written_at(address, values, 2000)
         for raw in (amps, safe):
             if raw is not None and not setpoint_ok(float(raw)):
                 return ExcCodes.ILLEGAL_VALUE
-        life = _at(address, values, 6000)
+        life = written_at(address, values, 6000)
         if life is not None and life not in (0, 1):
             return ExcCodes.ILLEGAL_VALUE
         return Write(
             setpoint=None if amps is None else float(amps),
             safe_current=None if safe is None else float(safe),
-            validity_time=_at(address, values, 2002),
+            validity_time=written_at(address, values, 2002),
             heartbeat=life == 1,
         )
 
@@ -206,8 +206,8 @@ class KebaP40Layout(Layout):
         yield 5018, u16(view.validity_time)
 
     def parse_write(self, address: int, values: Registers) -> Write | ExcCodes:
-        milliamps, timeout = _at(address, values, 5004), _at(address, values, 5018)
-        phases = _at(address, values, 5052)
+        milliamps, timeout = written_at(address, values, 5004), written_at(address, values, 5018)
+        phases = written_at(address, values, 5052)
         if milliamps is not None and milliamps != 0 and not 6000 <= milliamps <= 63000:
             return ExcCodes.ILLEGAL_VALUE
         if timeout is not None and timeout != 0 and not 10 <= timeout <= 600:
