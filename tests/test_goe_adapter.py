@@ -33,7 +33,7 @@ async def test_status_decodes_power_currents_voltages_energy_and_state() -> None
             CableState.UNPLUGGED,
             ComponentState.READY,
         )
-        assert sim.requests[-1] == "/api/status?filter=car,err,amp,frc,eto,nrg"
+        assert sim.requests[-1] == "/api/status?filter=car,err,amp,ama,frc,eto,nrg"
         sim.plug(phases=3, ev_max_current=10.0)
         assert await charger.set_current_limit(16.0) == 16.0
         sample = await charger.read()
@@ -100,6 +100,8 @@ async def test_refusals_and_errors_are_clear_one_line_errors() -> None:
             "amp=20: 'value out of range (6-16)'"
         )
         assert await charger.set_current_limit(16.0) == 16.0  # not cached as written
+        await charger.read()  # now the adapter knows the box's maximum (ama = 16)
+        assert await charger.set_current_limit(20.0) == 16.0 and sim.amp == 16
         sim.error_code = 5
         errored = await charger.read()
         assert errored.component_state is ComponentState.ERROR and not errored.usable

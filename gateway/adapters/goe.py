@@ -8,9 +8,9 @@ Facts from go-e's public API description (goecharger/go-eCharger-API-v2: `http-e
   string.
 - `car`: 0 unknown/error, 1 idle (no car), 2 charging, 3 waiting for the car, 4 charge
   complete, 5 error. `err`: error code, 0 none. `amp`: requested current (A, whole
-  amperes, R/W). `frc`: force state 0 neutral, 1 off, 2 on. `eto`: total energy (Wh).
-  `nrg`: 16 numbers: voltage L1, L2, L3, N (V); current L1, L2, L3 (A); power L1, L2,
-  L3, N, total (W); power factor L1, L2, L3, N.
+  amperes, R/W); `ama`: the box's own maximum for `amp`. `frc`: force state 0 neutral,
+  1 off, 2 on. `eto`: total energy (Wh). `nrg`: 16 numbers: voltage L1, L2, L3, N (V);
+  current L1, L2, L3 (A); power L1, L2, L3, N, total (W); power factor L1, L2, L3, N.
 - There is no watchdog: a value set stays until changed. Whether `amp` set over HTTP
   is kept across a restart is not documented (Modbus has a volatile and an EEPROM
   register), so the adapter writes only when the value changes.
@@ -44,7 +44,7 @@ from gateway.core.model import (
     phases_in_use,
 )
 
-STATUS_KEYS = ("car", "err", "amp", "frc", "eto", "nrg")
+STATUS_KEYS = ("car", "err", "amp", "ama", "frc", "eto", "nrg")
 """The keys one poll asks for."""
 
 CAR_STATES: dict[int, tuple[CableState, ComponentState]] = {
@@ -93,6 +93,7 @@ class GoeCharger:
         self.timeout = timeout
         self._where = f"charger {charger_id} (go-e {host}:{port})"
         self._written: tuple[int, int] | None = None  # (amp, frc) the box holds from us
+        self._box_max: float | None = None  # `ama` as last read: the box refuses more
         self._lock = asyncio.Lock()
 
     @property
@@ -109,8 +110,11 @@ class GoeCharger:
         return self._sample(status)
 
     async def set_current_limit(self, amps: float) -> float:
-        """Set the limit (whole amperes; below 6 A pauses with `frc=1`); returns it."""
-        value = quantize_current(amps, self.max_current, MIN_CURRENT, CURRENT_STEP)
+        """Set the limit (whole amperes; below 6 A pauses with `frc=1`); returns it.
+
+        Capped at the box's own maximum (`ama`) once a read has seen it."""
+        cap = self.max_current if self._box_max is None else min(self.max_current, self._box_max)
+        value = quantize_current(amps, cap, MIN_CURRENT, CURRENT_STEP)
         wanted = (int(value), FORCE_NEUTRAL) if value else (0, FORCE_OFF)
         async with self._lock:
             if wanted != self._written:
@@ -142,6 +146,8 @@ class GoeCharger:
         power = self._number("nrg", nrg[11], -1.0e6, 1.0e6)
         energy = status.get("eto")
         amp = self._number("amp", status.get("amp"), 0.0, 255.0)
+        if "ama" in status:
+            self._box_max = self._number("ama", status["ama"], 0.0, 255.0)
         forced_off = status.get("frc") == FORCE_OFF
         self._forget_if_changed(int(amp), status.get("frc"))
         return ChargerSample(
