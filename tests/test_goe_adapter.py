@@ -71,10 +71,16 @@ async def test_limits_are_whole_amperes_written_once_and_resumed_from_off() -> N
         assert sim.sets[-1] == {"frc": 1} and sim.offered == 0.0
         assert await charger.set_current_limit(40.0) == 16.0  # the configured maximum
         assert sim.sets[-1] == {"amp": 16, "frc": 0} and sim.offered == 16.0
-        sim.amp = 10  # someone turns the box down in the app
-        await charger.read()
-        assert await charger.set_current_limit(16.0) == 16.0
+        sim.amp = 32  # the box restarts with a saved value, or someone uses the app
+        await charger.read()  # sees it and writes the gateway's limit again at once
         assert sim.sets[-1] == {"amp": 16, "frc": 0} and sim.amp == 16
+        sets = len(sim.sets)
+        await charger.read()
+        assert len(sim.sets) == sets  # in agreement: nothing written
+        await charger.set_current_limit(0.0)
+        sim.frc = 0  # off undone on the box: off again
+        await charger.read()
+        assert sim.sets[-1] == {"frc": 1} and sim.offered == 0.0
         await charger.close()
 
 

@@ -35,7 +35,8 @@ GOE = CatalogEntry(
     charger="go-e Charger V3 / V4, HOME+, Gemini, CORE (HTTP API v2)",
     adapter='adapter = "go-e" (HTTP, port 80)',
     reads=("power", "current L1-L3", "voltage L1-L3", "energy", "plug state"),
-    watchdog="none: the box keeps the last value; written only when it changes",
+    watchdog="none on the box (it keeps the last value); the limit is written again when a "
+    "read shows another",
     phase_switching="no (psm not used)",
     document="go-e: go-eCharger-API-v2, http-en.md and apikeys-en.md (firmware >= 051.4)",
 )

@@ -13,7 +13,8 @@ Facts from go-e's public API description (goecharger/go-eCharger-API-v2: `http-e
   current L1, L2, L3 (A); power L1, L2, L3, N, total (W); power factor L1, L2, L3, N.
 - There is no watchdog: a value set stays until changed. Whether `amp` set over HTTP
   is kept across a restart is not documented (Modbus has a volatile and an EEPROM
-  register), so the adapter writes only when the value changes.
+  register), so the adapter writes only when the value changes, and again whenever a
+  read shows the box holding another value than the gateway set.
 
 Control: a limit of 6 A or more writes `amp` and `frc=0` (neutral: the box's own access
 control still applies; the gateway never forces charging on); below 6 A writes `frc=1`
@@ -92,7 +93,8 @@ class GoeCharger:
         self.nominal_voltage = nominal_voltage
         self.timeout = timeout
         self._where = f"charger {charger_id} (go-e {host}:{port})"
-        self._written: tuple[int, int] | None = None  # (amp, frc) the box holds from us
+        # (amp, frc) the box last confirmed from us; None before, or after a failed write
+        self._written: tuple[int, int] | None = None
         self._box_max: float | None = None  # `ama` as last read: the box refuses more
         self._lock = asyncio.Lock()
 
@@ -105,9 +107,18 @@ class GoeCharger:
         return f"GoeCharger({self._id!r}, {self.host}:{self.port})"
 
     async def read(self) -> ChargerSample:
-        """One status request, decoded; raises `ChargerError` on failure."""
-        status = await self._get("/api/status?filter=" + ",".join(STATUS_KEYS))
-        return self._sample(status)
+        """One status request, decoded; raises `ChargerError` on failure.
+
+        When the box shows another `amp` / `frc` than the gateway set (a restart that
+        restored a saved value, the app, the button), the gateway's limit is written
+        again at once: the box has no watchdog, so nothing else would correct it."""
+        async with self._lock:
+            status = await self._get("/api/status?filter=" + ",".join(STATUS_KEYS))
+            sample = self._sample(status)
+            written = self._written
+            if written is not None and self._differs(written, status):
+                await self._write(written)
+        return sample
 
     async def set_current_limit(self, amps: float) -> float:
         """Set the limit (whole amperes; below 6 A pauses with `frc=1`); returns it.
@@ -118,11 +129,14 @@ class GoeCharger:
         wanted = (int(value), FORCE_NEUTRAL) if value else (0, FORCE_OFF)
         async with self._lock:
             if wanted != self._written:
-                self._written = None  # unknown until the box confirms
-                query = {"frc": wanted[1]} if not value else {"amp": wanted[0], "frc": wanted[1]}
-                await self._set(query)
-                self._written = wanted
+                await self._write(wanted)
         return value
+
+    async def _write(self, wanted: tuple[int, int]) -> None:
+        self._written = None  # unknown until the box confirms
+        amp, force = wanted
+        await self._set({"frc": force} if force == FORCE_OFF else {"amp": amp, "frc": force})
+        self._written = wanted
 
     async def close(self) -> None:
         """Nothing is held open between requests; forgets what was written."""
@@ -149,7 +163,6 @@ class GoeCharger:
         if "ama" in status:
             self._box_max = self._number("ama", status["ama"], 0.0, 255.0)
         forced_off = status.get("frc") == FORCE_OFF
-        self._forget_if_changed(int(amp), status.get("frc"))
         return ChargerSample(
             timestamp=time.time(),
             active_power=power,
@@ -165,13 +178,11 @@ class GoeCharger:
             ),
         )  # fmt: skip
 
-    def _forget_if_changed(self, amp: int, frc: object) -> None:
-        """Someone else (the app, the button) changed the box: write again next time."""
-        written = self._written
-        if written is None:
-            return
-        if frc != written[1] or (written[1] == FORCE_NEUTRAL and amp != written[0]):
-            self._written = None
+    @staticmethod
+    def _differs(written: tuple[int, int], status: Mapping[str, Any]) -> bool:
+        """True when the box no longer holds what the gateway wrote."""
+        amp, force = written
+        return status.get("frc") != force or (force == FORCE_NEUTRAL and status.get("amp") != amp)
 
     def _number(self, key: str, value: object, low: float, high: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
