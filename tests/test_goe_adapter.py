@@ -1,7 +1,9 @@
 """go-e Charger over its local HTTP API v2, against the simulated box over real HTTP on
-loopback, and end to end through the daemon next to a Modbus charger."""
+loopback, and end to end through the daemon in one pool with the new Modbus profiles."""
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 
@@ -143,13 +145,24 @@ def test_config_needs_a_host_and_defaults_to_port_80() -> None:
     assert charger.adapter == "go-e" and "port" not in charger.model_fields_set
 
 
-async def test_daemon_limits_a_goe_next_to_a_modbus_charger(
+NEW_MODBUS = ("bender-cc", "webasto-next", "keba-p40", "amperfied-connect")
+
+
+async def test_daemon_limits_a_goe_next_to_the_new_modbus_chargers(
     mosquitto: Mosquitto, probe: MqttProbe
 ) -> None:
-    async with simulators(1, "keba-p40", plugged=True) as sims, SimulatedGoe() as goe:
+    async with contextlib.AsyncExitStack() as stack:
+        sims = [
+            await stack.enter_async_context(simulators(1, profile, plugged=True))
+            for profile in NEW_MODBUS
+        ]
+        goe = await stack.enter_async_context(SimulatedGoe())
         goe.plug(phases=3, ev_max_current=16.0)
         chargers = [
-            modbus_charger("keba-1", sims[0]),
+            *(
+                modbus_charger(f"{p}-1", group[0])
+                for p, group in zip(NEW_MODBUS, sims, strict=True)
+            ),
             {
                 "id": "goe-1",
                 "adapter": "go-e",
@@ -166,14 +179,16 @@ async def test_daemon_limits_a_goe_next_to_a_modbus_charger(
             distribution={"ramp_up_rate": 80.0, "min_on_time": 0.0, "min_off_time": 0.0},
         )
         async with running_gateway(config):
-            await working(probe, 2)
-            reply = await propose(probe, {"source": "hems", "priority": 10, "power": 11040.0})
+            await working(probe, 5)
+            # 27600 W over five 3-phase EVs at 230 V: 8 A each
+            reply = await propose(probe, {"source": "hems", "priority": 10, "power": 27600.0})
             assert reply.json() == {"status": "ok", "source": "hems"}
-            # 11040 W over two 3-phase EVs at 230 V: 8 A each
+            modbus = [group[0] for group in sims]
             await wait_until(
-                lambda: goe.amp == 8 and goe.frc == 0 and sims[0].current_limit == 8.0,
-                what="8 A on both",
-            )
+                lambda: goe.amp == 8 and goe.frc == 0
+                and all(sim.current_limit == 8.0 for sim in modbus),
+                what="8 A on all five",
+            )  # fmt: skip
             await probe.wait_for(
                 "ev-gateway/chargers/goe-1/state",
                 lambda m: (
