@@ -145,6 +145,14 @@ class ChargerConfig(_Section):
     connector_id: int = Field(1, ge=1, le=16)
     simulated_ev: SimulatedEvConfig = Field(default_factory=SimulatedEvConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _goe_port(cls, data: Any) -> Any:
+        """A go-e Charger's HTTP API listens on port 80 unless the config says otherwise."""
+        if isinstance(data, dict) and data.get("adapter") == "go-e" and "port" not in data:
+            return {**data, "port": 80}
+        return data
+
     @field_validator("phases")
     @classmethod
     def _phases_are_grid_phases(cls, phases: list[int]) -> list[int]:

@@ -142,7 +142,12 @@ def test_config_needs_a_host_and_defaults_to_port_80() -> None:
         {**base, "chargers": [{"id": "g", "adapter": "go-e", "host": "10.0.0.9"}]}, "<test>"
     )
     charger = config.chargers[0]
-    assert charger.adapter == "go-e" and "port" not in charger.model_fields_set
+    assert (charger.adapter, charger.port) == ("go-e", 80)
+    modbus = config_from_dict(
+        {**base, "chargers": [{"id": "m", "adapter": "modbus", "profile": "generic", "host": "h"}]},
+        "<test>",
+    )
+    assert modbus.chargers[0].port == 502
 
 
 NEW_MODBUS = ("bender-cc", "webasto-next", "keba-p40", "amperfied-connect")
@@ -159,8 +164,10 @@ async def test_daemon_limits_a_goe_next_to_the_new_modbus_chargers(
         goe = await stack.enter_async_context(SimulatedGoe())
         goe.plug(phases=3, ev_max_current=16.0)
         chargers = [
+            # a generous timeout: a poll timing out while the daemon stops can swallow
+            # the stop on Python 3.11 (asyncio.wait_for in the poller)
             *(
-                modbus_charger(f"{p}-1", group[0])
+                modbus_charger(f"{p}-1", group[0], timeout=2.0)
                 for p, group in zip(NEW_MODBUS, sims, strict=True)
             ),
             {
@@ -169,7 +176,7 @@ async def test_daemon_limits_a_goe_next_to_the_new_modbus_chargers(
                 "host": "127.0.0.1",
                 "port": goe.port,
                 "poll_interval": 0.2,
-                "timeout": 0.5,
+                "timeout": 2.0,
                 "max_current": 16.0,
             },
         ]

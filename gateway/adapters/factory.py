@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.adapters.base import Charger
-from gateway.adapters.goe import GOE_PORT, GoeCharger
+from gateway.adapters.goe import GoeCharger
 from gateway.adapters.modbus.profile import load_profile
 from gateway.adapters.modbus.rtu import ModbusRtuCharger, SerialSettings
 from gateway.adapters.modbus.tcp import ModbusTcpCharger
@@ -73,12 +73,12 @@ def _modbus_tcp(
 
 
 def _goe(config: ChargerConfig, gateway: GatewayConfig) -> GoeCharger:
-    """A go-e Charger over its local HTTP API v2 (port 80 unless the config sets one)."""
+    """A go-e Charger over its local HTTP API v2 (the config's port defaults to 80)."""
     assert config.host is not None
     return GoeCharger(
         config.id,
         config.host,
-        config.port if "port" in config.model_fields_set else GOE_PORT,
+        config.port,
         max_current=config.max_current,
         wired_phases=len(config.phases),
         nominal_voltage=gateway.distribution.nominal_voltage,
