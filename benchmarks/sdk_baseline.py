@@ -1,7 +1,7 @@
 """An SDK-like EV distributor, for the benchmark only: the behaviour we compare against.
 
-Written from the published description of the Frequenz SDK's `EVChargerManager`
-(shared/reference/frequenz-sdk-behaviour.md, section 5), not from its code:
+Written from a black-box description of the Frequenz SDK's `EVChargerManager`
+(its behaviour on synthetic states), not from its code:
 
 - power for a current I is I x V x 3 (a 3-phase assumption), V being the minimum of
   the measured phase voltages across the site;

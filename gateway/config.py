@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 EX_CONFIG = 78
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PROFILES_DIR = Path(__file__).parent / "profiles"
+METER_PROFILES_DIR = Path(__file__).parent / "meters" / "profiles"
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 """An id or name that is safe in an MQTT topic level and a Home Assistant unique_id."""
@@ -77,6 +78,9 @@ class MqttConfig(_Section):
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     client_id: str | None = None
     keepalive: int = Field(30, ge=5, le=3600)
+    # Bounded queues: received messages waiting to be read, and each outgoing lane.
+    max_queued_incoming: int = Field(1000, ge=10, le=1_000_000)
+    max_queued_outgoing: int = Field(10_000, ge=10, le=1_000_000)
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MqttConfig:
@@ -95,6 +99,8 @@ class PowerConfig(_Section):
     resampling_period: float = Field(1.0, gt=0, le=60)
     max_data_age: float = Field(10.0, gt=0, le=3600)
     max_proposal_age: float = Field(60.0, gt=0, le=86400)
+    # Longest `expires_in` a proposal may give (s); null in a proposal means "lasting".
+    max_expires_in: float = Field(86400.0, gt=0, le=31_536_000)
 
 
 class DistributionConfig(_Section):
@@ -104,6 +110,12 @@ class DistributionConfig(_Section):
     min_on_time: float = Field(60.0, ge=0, le=3600)
     min_off_time: float = Field(30.0, ge=0, le=3600)
     ramp_up_rate: float = Field(2.0, gt=0, le=80, description="A per second per charger")
+    # The fairness/pauses trade-off (s): shortest slot before an EV yields its place to a
+    # waiting EV, and how much longer that EV must have waited over the session. Lower
+    # it (e.g. 900) for turns every quarter hour at the price of many more pauses.
+    rotation_period: float = Field(7200.0, ge=60, le=86400)
+    # s an EV may draw nothing after being (re)started before a wake-up toggle is tried
+    resume_timeout: float = Field(60.0, ge=5, le=3600)
 
 
 class SerialConfig(_Section):
@@ -212,11 +224,121 @@ class HomeAssistantConfig(_Section):
     )
 
 
+class MeterConfig(_Section):
+    """A grid meter: Modbus (a meter profile, TCP or RTU) or an MQTT topic."""
+
+    id: Name
+    adapter: Literal["modbus", "mqtt"]
+    profile: str | None = None
+    host: str | None = None
+    port: int = Field(502, ge=1, le=65535)
+    unit_id: int | None = Field(None, ge=0, le=255)
+    serial: SerialConfig | None = None
+    poll_interval: float = Field(1.0, gt=0, le=3600)
+    timeout: float = Field(1.0, gt=0, le=60)
+    topic: str | None = Field(None, min_length=1, max_length=1024)
+    max_age: float = Field(5.0, gt=0, le=3600)  # s; older readings: the pool falls back
+    phases: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=3, max_length=3)
+
+    @field_validator("phases")
+    @classmethod
+    def _three_grid_phases(cls, phases: list[int]) -> list[int]:
+        if sorted(phases) != [1, 2, 3]:
+            raise ValueError(f"must list the grid phases 1, 2, 3 once each, got {phases}")
+        return phases
+
+    @field_validator("topic")
+    @classmethod
+    def _one_topic(cls, topic: str | None) -> str | None:
+        if topic is not None and (set(topic) & {"+", "#", "\0"} or topic.startswith("$")):
+            raise ValueError(f"{topic!r} must be one topic: no wildcards (+ #), no leading $")
+        return topic
+
+    @model_validator(mode="after")
+    def _adapter_needs(self) -> MeterConfig:
+        if self.adapter == "modbus":
+            if self.profile is None:
+                known = ", ".join(_meter_profiles())
+                raise ValueError(f'adapter "modbus" needs a profile (one of: {known})')
+            if self.host is None and self.serial is None:
+                raise ValueError('adapter "modbus" needs host (TCP) or serial (RTU)')
+            if self.host is not None and self.serial is not None:
+                raise ValueError("give host (TCP) or serial (RTU), not both")
+            if self.topic is not None:
+                raise ValueError('topic is for adapter "mqtt"; a modbus meter is polled')
+            if not (METER_PROFILES_DIR / f"{self.profile}.toml").is_file():
+                known = ", ".join(_meter_profiles())
+                raise ValueError(f"unknown meter profile {self.profile!r}; known: {known}")
+            if self.max_age <= self.poll_interval:
+                raise ValueError(
+                    f"max_age {self.max_age:g} s must be longer than poll_interval "
+                    f"{self.poll_interval:g} s, or every reading is stale"
+                )
+        else:
+            if self.topic is None:
+                raise ValueError('adapter "mqtt" needs the topic the meter publishes on')
+            given = [k for k in _MODBUS_ONLY if k in self.model_fields_set]
+            if given:
+                raise ValueError(f'{", ".join(given)}: only for adapter "modbus"')
+        return self
+
+
+_MODBUS_ONLY = ("profile", "host", "port", "unit_id", "serial", "poll_interval", "timeout")
+"""Meter keys that mean nothing to an MQTT meter: giving one is a mistake to point out."""
+
+
+def _meter_profiles() -> list[str]:
+    return sorted(p.stem for p in METER_PROFILES_DIR.glob("*.toml"))
+
+
+class GridConfig(_Section):
+    """A pool's grid connection: the meter at the main fuse and what to keep clear of it.
+
+    `fuse` and `margin` in A per phase; `fallback_current` the A per phase for all the
+    pool's EVs together while the meter is stale (default: one EV at its minimum current
+    when `fuse - margin` allows it, else 0).
+    """
+
+    meter: Name
+    fuse: float = Field(gt=0, le=4000)
+    margin: float = Field(1.0, ge=0, le=4000)
+    fallback_current: float | None = Field(None, ge=0, le=4000)
+
+    @model_validator(mode="after")
+    def _room_left(self) -> GridConfig:
+        if self.margin >= self.fuse:
+            raise ValueError(
+                f"fuse {self.fuse:g} A must be above margin {self.margin:g} A, "
+                "or the EVs never get any current"
+            )
+        if self.fallback_current is not None and self.fallback_current > self.fuse - self.margin:
+            raise ValueError(
+                f"fallback_current {self.fallback_current:g} A is above fuse - margin "
+                f"({self.fuse - self.margin:g} A)"
+            )
+        return self
+
+
+class StateConfig(_Section):
+    """Where the gateway keeps what must survive a restart (see gateway/state_file.py)."""
+
+    # None: $STATE_DIRECTORY (set by systemd's StateDirectory=), else nothing is kept
+    directory: Path | None = None
+
+    def resolved_directory(self) -> Path | None:
+        """The configured directory, else systemd's `$STATE_DIRECTORY`, else None."""
+        if self.directory is not None:
+            return self.directory
+        env = os.environ.get("STATE_DIRECTORY")
+        return Path(env.split(":")[0]) if env else None
+
+
 class PoolConfig(_Section):
     name: Name
     chargers: list[Name] = Field(min_length=1)
     phase_limit: float | None = Field(None, gt=0, le=4000)
     default_power: float | None = Field(None, ge=0)
+    grid: GridConfig | None = None  # a grid meter bounds the pool per phase
 
 
 DEFAULT_POOL = "default"
@@ -239,6 +361,8 @@ class GatewayConfig(BaseSettings):
     ocpp: OcppConfig = Field(default_factory=OcppConfig)
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     pools: list[PoolConfig] = Field(default_factory=list)
+    meters: list[MeterConfig] = Field(default_factory=list)
+    state: StateConfig = Field(default_factory=StateConfig)
     _by_id: dict[str, ChargerConfig] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -273,7 +397,49 @@ class GatewayConfig(BaseSettings):
                         f"charger {charger_id!r}; a charger belongs to one pool at most"
                     )
                 owner[charger_id] = pool.name
+        self._check_meters()
         return self
+
+    def _check_meters(self) -> None:
+        """Meter ids and MQTT topics are unique; a pool's grid names a configured meter,
+        and no two pools share one (each would count the other's EVs as room)."""
+        ids: set[str] = set()
+        topics: set[str] = set()
+        for index, meter in enumerate(self.meters):
+            if meter.id in ids:
+                raise ValueError(f"meters[{index}].id: duplicate meter id {meter.id!r}")
+            ids.add(meter.id)
+            if meter.topic is not None and meter.topic in topics:
+                raise ValueError(f"meters[{index}].topic: {meter.topic!r} is used by another meter")
+            if meter.topic is not None:
+                topics.add(meter.topic)
+            if meter.topic is not None and meter.topic.startswith(f"{self.mqtt.base_topic}/"):
+                raise ValueError(
+                    f"meters[{index}].topic: {meter.topic!r} is under the gateway's own base "
+                    f"topic {self.mqtt.base_topic!r}; publish the meter's readings elsewhere"
+                )
+        used_by: dict[str, str] = {}
+        for index, pool in enumerate(self.pools):
+            if pool.grid is None:
+                continue
+            key = f"pools[{index}] ({pool.name!r}).grid.meter"
+            name = pool.grid.meter
+            if name not in ids:
+                known = ", ".join(sorted(ids)) or "none configured"
+                raise ValueError(f"{key}: unknown meter {name!r} (meters: {known})")
+            if name in used_by:
+                raise ValueError(
+                    f"{key}: meter {name!r} already bounds pool {used_by[name]!r}; "
+                    "pools sharing one fuse must be one pool"
+                )
+            used_by[name] = pool.name
+
+    def meter(self, meter_id: str) -> MeterConfig:
+        """The config of one meter by id (KeyError when there is none)."""
+        for meter in self.meters:
+            if meter.id == meter_id:
+                return meter
+        raise KeyError(meter_id)
 
     def effective_pools(self) -> list[PoolConfig]:
         """The configured pools, or one pool `default` with every charger."""

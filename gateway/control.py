@@ -4,41 +4,53 @@ The MQTT handler only validates, updates the power manager and replies; the writ
 on the controller's own task, woken at once (so a proposal reaches the chargers within
 milliseconds) and at every resampling tick (so the distributor's dynamics, retries of
 failed writes and proposal expiry keep going without new input).
+
+Chargers are `ChargerRuntime`s: the controller asks them for their samples, statuses
+and capabilities and writes through them; what it records and reports is what the
+chargers actually accepted. Decisions run on the injected clock's monotonic time;
+payload timestamps are wall-clock labels of those moments.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiomqtt
 
-from gateway.adapters.base import Charger, ChargerError
+from gateway.chargers import ChargerRuntime, WriteOutcome
+from gateway.clock import Clock, wall_at
 from gateway.config import GatewayConfig, PoolConfig
-from gateway.core.model import ChargerSample, SystemBounds
+from gateway.core.model import Bounds, SystemBounds
 from gateway.core.power_manager import PowerManager, Proposal
-from gateway.core.status import ChargerStatus, StatusTracker
+from gateway.core.status import ChargerStatus
 from gateway.core.system_bounds import NO_POWER, system_bounds
-from gateway.distribution_bridge import DistributionInput, PoolDistributor
+from gateway.distribution_bridge import PoolAllocation, PoolDistributor
+from gateway.logsafe import LogLimiter
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
-from gateway.mqtt.topics import Topics
-from gateway.proposals import (
-    ProposalError,
-    error_reply,
-    ok_reply,
-    parse_proposal,
-    reply_target,
+from gateway.mqtt.ingress import (
+    ProposalInbox,
+    ProposalRules,
+    ReadProposal,
+    read_proposal,
+    superseded_reply,
 )
-from gateway.results import DistributionResult, WriteOutcome, build_result
+from gateway.mqtt.outbox import Lane
+from gateway.mqtt.topics import Topics
+from gateway.proposals import error_reply, ok_reply
+from gateway.results import DistributionResult, build_result
+from gateway.state_file import PoolState, SavedProposal
 from gateway.telemetry import PoolLayout
 from gateway.timefmt import rfc3339
 
 log = logging.getLogger(__name__)
+_refusals = LogLimiter(log)
+"""Refused proposals: one line per pool every 10 s at most, with a count."""
 
 
 class PoolController:
@@ -49,39 +61,40 @@ class PoolController:
         layout: PoolLayout,
         pool_config: PoolConfig,
         gateway_config: GatewayConfig,
-        chargers: Mapping[str, Charger],
-        latest: Callable[[], dict[str, ChargerSample]],
-        status: StatusTracker,
+        chargers: Mapping[str, ChargerRuntime],
         bridge: MqttBridge,
         topics: Topics,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self.name = layout.name
         self.layout = layout
         self.pool_config = pool_config
         self.config = gateway_config
-        self.chargers = chargers
-        self.latest = latest
-        self.status = status
+        self.chargers = [chargers[cid] for cid in layout.charger_ids]
         self.bridge = bridge
         self.topics = topics
-        self.clock = clock
+        self._clock = clock
         self.manager = PowerManager(
             max_proposal_age=gateway_config.power.max_proposal_age,
             default_power=pool_config.default_power,
         )
-        self.distributor = PoolDistributor(gateway_config, layout.charger_ids)
+        self.distributor = PoolDistributor(gateway_config.distribution)
         self.bounds: SystemBounds | None = None
-        self.commanded: dict[str, float] = {}
         self.last_result: DistributionResult | None = None
         self._published_status: dict[str, dict[str, Any]] = {}
+        self._published_target: float | None = None
         self._wake = asyncio.Event()
+        self._inbox = ProposalInbox()
         self._announce = False
         self.distributions = 0
 
     # ------------------------------------------------------------------ inputs
     async def on_connect(self) -> None:
         """Nothing to send: retained state is republished by the bridge itself."""
+
+    def clock(self) -> float:
+        """Monotonic seconds: the time the controller decides on."""
+        return self._clock.now()
 
     async def on_tick(self, now: float) -> None:
         """Refresh the system bounds, drop expired proposals, run a distribution."""
@@ -91,7 +104,7 @@ class PoolController:
             self.manager.set_system_bounds(bounds, now)
             await self.bridge.publish(
                 self.topics.pool(self.name, "system_power_bounds"),
-                payloads.dumps(payloads.system_bounds(bounds, now)),
+                payloads.dumps(payloads.system_bounds(bounds, wall_at(self._clock, now))),
                 qos=1,
                 retain=True,
             )
@@ -107,27 +120,74 @@ class PoolController:
             self._announce = True
 
     async def on_proposal_message(self, message: aiomqtt.Message) -> None:
-        """Validate, apply and answer one proposal; a rejected one changes nothing."""
-        now = self.clock()
-        reply_topic, properties = reply_target(
-            message, self.topics.propose_power_response(self.name)
+        """Read one proposal: refuse it with a reply, or keep it for `apply_proposals`.
+
+        A valid proposal waits in the inbox until the batch of messages it came in has
+        been read; a newer one from the same source in that batch supersedes it.
+        """
+        read = read_proposal(
+            message,
+            self.topics.base,
+            self.topics.propose_power_response(self.name),
+            self._proposal_rules,
         )
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        try:
-            request = parse_proposal(payload, retained=message.retain)
-        except ProposalError as exc:
-            log.info("pool %s: proposal refused: %s", self.name, exc)
-            body = error_reply(exc.source, str(exc), exc.transaction)
-        else:
+        if read is None:  # empty payload: a cleared retained proposal, no reply
+            self._inbox.counts.ignored += 1
+            return
+        if read.error is not None:
+            self._inbox.counts.refused += 1
+            _refusals.info(
+                ("refused", self.name), "pool %s: proposal refused: %s", self.name, read.error
+            )
+            body = error_reply(read.error.source, str(read.error), read.error.transaction)
+            await self._reply(read, body)
+            return
+        superseded = self._inbox.offer(read)
+        if superseded is not None and superseded.request is not None:
+            await self._reply(superseded, superseded_reply(superseded.request), Lane.BULK)
+
+    async def apply_proposals(self) -> None:
+        """Apply the newest pending proposal of every source, reply ok, and wake control."""
+        pending = self._inbox.take()
+        if not pending:
+            return
+        now = self.clock()
+        for read in pending:
+            request = read.request
+            assert request is not None
             self.manager.propose(
-                Proposal(request.source, request.priority, request.power, request.bounds, now),
+                Proposal(
+                    request.source,
+                    request.priority,
+                    request.power,
+                    request.bounds,
+                    now,
+                    request.expiry(now),
+                ),
                 now,
             )
-            body = ok_reply(request.source, request.transaction)
-            self._announce = True
-            self._wake.set()
-        await self.bridge.publish(reply_topic, payloads.dumps(body), qos=1, properties=properties)
+            await self._reply(read, ok_reply(request.source, request.transaction))
+        self._announce = True
+        self._wake.set()
         await self.publish_status(now)
+
+    async def _reply(
+        self, read: ReadProposal, body: dict[str, Any], lane: Lane | None = None
+    ) -> None:
+        await self.bridge.publish(
+            read.reply.topic,
+            payloads.dumps(body),
+            qos=1,
+            properties=read.reply.properties,
+            lane=lane,
+        )
+
+    @functools.cached_property
+    def _proposal_rules(self) -> ProposalRules:
+        """What this pool accepts: the configured `max_expires_in` and its rated power."""
+        voltage = self.config.distribution.nominal_voltage
+        rated = sum(c.capabilities.max_current * len(c.phases) * voltage for c in self.chargers)
+        return ProposalRules(self.config.power.max_expires_in, rated)
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:
@@ -138,9 +198,7 @@ class PoolController:
                 await self._wake.wait()
             else:
                 # Dropped strictly after its age: wake a moment after the expiry time.
-                delay = max(0.0, expiry - self.clock()) + 0.001
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                await self._wake_or_sleep(max(0.0, expiry - self.clock()) + 0.001)
             self._wake.clear()
             try:
                 now = self.clock()
@@ -149,26 +207,41 @@ class PoolController:
             except Exception:  # a bug must not stop control; the next tick tries again
                 log.exception("pool %s: distribution failed", self.name)
 
+    async def _wake_or_sleep(self, delay: float) -> None:
+        """Return when woken or after `delay` seconds on the clock, whichever is first."""
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
     async def distribute(self, now: float) -> DistributionResult | None:
         """Run the distributor and write every changed limit; publish what happened."""
         target = self.manager.target
-        inputs = self._distribution_inputs(now)
-        allocation = self.distributor.allocate(target, inputs, self.pool_config.phase_limit, now)
+        allocation = self.distributor.allocate(
+            target, self.chargers, self.pool_config.phase_limit, now
+        )
         pending = {
-            cid: limit
-            for cid, limit in allocation.limits.items()
-            if self.commanded.get(cid) != limit
+            charger.id: allocation.limits[charger.id]
+            for charger in self.chargers
+            if charger.commanded != allocation.limits[charger.id]
         }
+        for charger in self.chargers:
+            charger.ev_resume = allocation.resume.get(charger.id, "ok")
         if not pending and not self._announce:
+            await self._publish_target(now)
             return None
-        outcomes = await self._write(pending, now)
+        outcomes = await self._write(pending)
         self.distributions += 1
         result = build_result(
-            now=now,
+            now=wall_at(self._clock, now),
             target=target,
             component_ids=self.layout.charger_ids,
-            allocation=allocation,
+            allocation=_as_written(allocation, self.chargers, outcomes),
             outcomes=outcomes,
+            ev_resume=allocation.resume,
         )
         self.last_result = result
         self._announce = False
@@ -176,63 +249,41 @@ class PoolController:
             self.topics.pool(self.name, "power_distribution_results"),
             payloads.dumps(result.payload()),
         )
+        await self._publish_target(now)
         await self.publish_status(now)
         return result
 
-    async def _write(self, pending: Mapping[str, float], now: float) -> dict[str, WriteOutcome]:
+    async def _write(self, pending: Mapping[str, float]) -> dict[str, WriteOutcome]:
         """Write limits: every cut first, then the raises, so the fuse never sees both.
 
         Within each group the writes run concurrently, so one slow charger delays
-        nobody else's write (each has its own timeout).
+        nobody else's write (each has its own deadline).
         """
-        cuts = [cid for cid, amps in pending.items() if amps < self.commanded.get(cid, math.inf)]
+        by_id = {charger.id: charger for charger in self.chargers}
+        cuts = [cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)]
         raises = [cid for cid in pending if cid not in cuts]
         outcomes: dict[str, WriteOutcome] = {}
         for group in (cuts, raises):
-            results = await asyncio.gather(*(self._write_one(cid, pending[cid]) for cid in group))
-            for cid, outcome in zip(group, results, strict=True):
-                outcomes[cid] = outcome
-                self._record(cid, pending[cid], outcome, now)
+            results = await asyncio.gather(*(by_id[cid].write_limit(pending[cid]) for cid in group))
+            outcomes.update(zip(group, results, strict=True))
         return outcomes
 
-    def _record(self, charger_id: str, amps: float, outcome: WriteOutcome, now: float) -> None:
-        if outcome.ok:
-            self.commanded[charger_id] = amps
-            self.status.write_succeeded(charger_id)
-            return
-        self.commanded.pop(charger_id, None)  # unknown state: write again next time
-        until = self.status.write_failed(charger_id, now)
-        log.warning(
-            "pool %s: charger %s refused %.1f A (%s); uncertain until %s",
-            self.name,
-            charger_id,
-            amps,
-            outcome.error,
-            rfc3339(until),
-        )
-
-    async def _write_one(self, charger_id: str, amps: float) -> WriteOutcome:
-        charger = self.config.charger(charger_id)
-        # An OCPP write is a CALL answered within the central system's own timeout.
-        timeout = (
-            self.config.ocpp.response_timeout + 1.0
-            if charger.adapter == "ocpp"
-            else charger.timeout
-        )
-        try:
-            written = await asyncio.wait_for(
-                self.chargers[charger_id].set_current_limit(amps), timeout
-            )
-        except TimeoutError:
-            return WriteOutcome(False, amps, f"no answer within {timeout:g} s")
-        except ChargerError as exc:
-            return WriteOutcome(False, amps, str(exc))
-        except Exception as exc:  # adapter bug: report it like a failed write
-            log.exception("charger %s: unexpected error while writing", charger_id)
-            return WriteOutcome(False, amps, f"internal error: {exc!r}")
-        return WriteOutcome(True, written, None)
-
     # ------------------------------------------------------------------ reports
+    async def _publish_target(self, now: float) -> None:
+        """The pool's target power, retained, whenever it changed."""
+        target = self.manager.target
+        if target == self._published_target:
+            return
+        self._published_target = target
+        await self.bridge.publish(
+            self.topics.pool(self.name, "target"),
+            payloads.dumps(
+                {"timestamp": rfc3339(wall_at(self._clock, now)), "target_power": target}
+            ),
+            qos=1,
+            retain=True,
+        )
+
     async def publish_status(self, now: float) -> None:
         """Publish each source's power_status when it changed; clear withdrawn ones."""
         current: dict[str, dict[str, Any]] = {}
@@ -240,9 +291,11 @@ class PoolController:
             report = self.manager.report(source)
             if report is None:
                 continue
+            proposal = self.manager.proposal(source)
             current[source] = {
                 "source": source,
                 "priority": report.priority,
+                "proposed_power": proposal.power if proposal is not None else None,
                 "target_power": report.target_power,
                 "bounds": payloads.bounds_payload(report.bounds),
                 "distribution_result": self.last_result.payload() if self.last_result else None,
@@ -253,7 +306,7 @@ class PoolController:
             self._published_status[source] = body
             await self.bridge.publish(
                 self.topics.power_status(self.name, source),
-                payloads.dumps({"timestamp": rfc3339(now), **body}),
+                payloads.dumps({"timestamp": rfc3339(wall_at(self._clock, now)), **body}),
                 qos=1,
                 retain=True,
             )
@@ -261,19 +314,61 @@ class PoolController:
             del self._published_status[source]
             await self.bridge.clear_retained(self.topics.power_status(self.name, source))
 
-    # ------------------------------------------------------------------ helpers
-    def _statuses(self, now: float) -> dict[str, ChargerStatus]:
-        latest = self.latest()
-        return {
-            cid: self.status.status(cid, latest.get(cid), now) for cid in self.layout.charger_ids
-        }
+    # ------------------------------------------------------------------ restarts
+    def saved_state(self) -> PoolState:
+        """The proposals (expiry as Unix time, whole seconds) and the limits written."""
+        proposals = []
+        for source in self.manager.sources():
+            proposal = self.manager.proposal(source)
+            if proposal is None:
+                continue
+            expiry = self.manager.expiry(source)
+            proposals.append(
+                SavedProposal(
+                    source=source,
+                    priority=proposal.priority,
+                    power=proposal.power,
+                    lower=proposal.bounds.lower,
+                    upper=proposal.bounds.upper,
+                    expires_at=None if expiry is None else round(wall_at(self._clock, expiry)),
+                )
+            )
+        limits = {c.id: c.commanded for c in self.chargers if c.commanded is not None}
+        return PoolState(proposals=proposals, limits=limits)
 
+    def restore(self, state: PoolState, now: float) -> list[str]:
+        """Take back the proposals of a previous run that have not expired; their
+        sources. A remaining age is never longer than the longest one allowed."""
+        longest = max(self.config.power.max_proposal_age, self.config.power.max_expires_in)
+        wall_now = self._clock.wall()
+        restored = []
+        for saved in state.proposals:
+            expires: float | None = None
+            if saved.expires_at is not None:
+                remaining = saved.expires_at - wall_now
+                if remaining <= 0:
+                    continue
+                expires = now + min(remaining, longest)
+            bounds = Bounds(saved.lower, saved.upper)
+            try:
+                proposal = Proposal(saved.source, saved.priority, saved.power, bounds, now, expires)
+                self.manager.propose(proposal, now)
+            except ValueError as exc:
+                log.warning("pool %s: saved proposal of %s not restored: %s", self.name,
+                            saved.source, exc)  # fmt: skip
+                continue
+            restored.append(saved.source)
+        if restored:
+            self._announce = True
+            self._wake.set()
+        return restored
+
+    # ------------------------------------------------------------------ helpers
     def _system_bounds(self, now: float) -> SystemBounds:
-        latest = self.latest()
         working = [
-            (latest[cid], len(self.config.charger(cid).phases))
-            for cid, status in self._statuses(now).items()
-            if status == ChargerStatus.WORKING
+            (charger.latest, len(charger.phases))
+            for charger in self.chargers
+            if charger.latest is not None and charger.status(now) is ChargerStatus.WORKING
         ]
         if not working:
             return NO_POWER
@@ -281,15 +376,33 @@ class PoolController:
             working, self.config.distribution.min_current, self.config.distribution.nominal_voltage
         )
 
-    def _distribution_inputs(self, now: float) -> list[DistributionInput]:
-        latest = self.latest()
-        statuses = self._statuses(now)
-        return [
-            DistributionInput(
-                charger=self.config.charger(cid),
-                sample=latest.get(cid),
-                status=statuses[cid],
-                commanded=self.commanded.get(cid),
-            )
-            for cid in self.layout.charger_ids
-        ]
+
+def _as_written(
+    allocation: PoolAllocation,
+    chargers: list[ChargerRuntime],
+    outcomes: Mapping[str, WriteOutcome],
+) -> PoolAllocation:
+    """The allocation as the chargers hold it: each limit as written (rounded to the
+    charger's step), its power scaled to match. A failed write keeps the decided limit
+    and power, reported as failed."""
+    limits: dict[str, float] = {}
+    power: dict[str, float] = {}
+    for charger in chargers:
+        cid = charger.id
+        decided = allocation.limits[cid]
+        estimate = allocation.power.get(cid, 0.0)
+        outcome = outcomes.get(cid)
+        held = charger.commanded
+        if (outcome is not None and not outcome.ok) or held is None:
+            limits[cid], power[cid] = decided, estimate
+        else:
+            limits[cid] = held
+            power[cid] = estimate * held / decided if decided > 0 else 0.0
+    return PoolAllocation(
+        limits=limits,
+        power=power,
+        reasons=allocation.reasons,
+        phase_currents=allocation.phase_currents,
+        unreachable_reason=allocation.unreachable_reason,
+        resume=allocation.resume,
+    )

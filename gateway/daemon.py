@@ -1,9 +1,9 @@
-"""The daemon: chargers, pollers, the MQTT bridge and the pools, wired in one TaskGroup.
+"""The daemon: charger runtimes, the MQTT bridge and the pools, wired in one TaskGroup.
 
-Data flows one way each direction (DESIGN.md): pollers keep each charger's latest
-sample; every resampling tick the pools' figures and the chargers' states are
+Data flows one way each direction: each charger's runtime polls it and keeps its
+latest sample; every resampling tick the pools' figures and the chargers' states are
 published; proposals arriving on MQTT go to the pool's controller, which drives the
-chargers through their adapters.
+chargers through their runtimes. Every decision runs on the injected clock.
 """
 
 from __future__ import annotations
@@ -12,32 +12,29 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import aiomqtt
 
 from gateway import __version__
-from gateway.adapters.base import Charger
-from gateway.adapters.factory import open_charger
+from gateway.adapters.factory import open_runtime
 from gateway.adapters.ocpp import OcppCentralSystem
+from gateway.chargers import ChargerRuntime
+from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.control import PoolController
 from gateway.core.formulas import PoolMember
 from gateway.core.model import ChargerSample
-from gateway.core.status import ChargerStatus, StatusTracker
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
 from gateway.mqtt.homeassistant import discovery_messages
 from gateway.mqtt.topics import Topics
-from gateway.poller import ChargerPoller
 from gateway.sdnotify import Notifier
+from gateway.state_file import GatewayState, StateFile
 from gateway.telemetry import PoolLayout, charger_message, pool_messages, snapshots
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 YIELD_EVERY = 50
 """Charger states published per tick between two yields to the event loop."""
 
@@ -45,13 +42,11 @@ YIELD_EVERY = 50
 class Gateway:
     """One running gateway; `run()` until `stop()` is called or the task is cancelled."""
 
-    def __init__(self, config: GatewayConfig, clock: Clock = time.time) -> None:
+    def __init__(self, config: GatewayConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
         self.topics = Topics(config.mqtt.base_topic)
-        self.status = StatusTracker(config.power.max_data_age)
-        self.pollers: dict[str, ChargerPoller] = {}
-        self.chargers: dict[str, Charger] = {}
+        self.chargers: dict[str, ChargerRuntime] = {}
         self.pools = [
             PoolLayout(
                 pool.name,
@@ -69,12 +64,14 @@ class Gateway:
             subscriptions=subscriptions,
             on_message=self._on_message,
             on_connect=self._on_connect,
+            on_batch_end=self._apply_proposals,
         )
         self.controllers: dict[str, PoolController] = {}
         self.ocpp: OcppCentralSystem | None = None
         self.ticks = 0
         self.notifier = Notifier()
         self.ready = asyncio.Event()
+        self.state_file = StateFile(config.state.resolved_directory(), config.mqtt.base_topic)
         self._stop = asyncio.Event()
 
     # ----------------------------------------------------------------- lifecycle
@@ -88,30 +85,29 @@ class Gateway:
                     list(self.config.chargers),
                     self.config.distribution.nominal_voltage,
                     probe_interval=self.config.power.max_data_age / 2,
+                    clock=self.clock.now,
                 )
                 await stack.enter_async_context(central)
                 self.ocpp = central
             for charger_config in self.config.chargers:
-                charger = await stack.enter_async_context(
-                    open_charger(charger_config, self.config, central)
-                )
-                self.chargers[charger_config.id] = charger
-                self.pollers[charger_config.id] = ChargerPoller(
-                    charger, charger_config.poll_interval, charger_config.timeout
+                self.chargers[charger_config.id] = await stack.enter_async_context(
+                    open_runtime(charger_config, self.config, self.clock, central)
                 )
             self._build_controllers()
+            self._restore_state()
             self._publish_static_state()
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self.bridge.run(), name="mqtt")
-                    for poller in self.pollers.values():
-                        group.create_task(poller.run(), name=f"poll-{poller.charger_id}")
+                    for charger in self.chargers.values():
+                        group.create_task(charger.run(), name=f"charger-{charger.id}")
                     group.create_task(self._tick_loop(), name="ticks")
                     for controller in self.controllers.values():
                         group.create_task(controller.run(), name=f"control-{controller.name}")
                     self.ready.set()
                     await self._stop.wait()
                     self.notifier.notify("STOPPING=1")
+                    self.save_state()
                     await self.bridge.stop()
                     raise _Stopped
             except* _Stopped:
@@ -124,10 +120,7 @@ class Gateway:
     # ----------------------------------------------------------------- state
     def latest(self) -> dict[str, ChargerSample]:
         """Every charger's latest sample (absent when it never answered)."""
-        return {cid: p.latest for cid, p in self.pollers.items() if p.latest is not None}
-
-    def charger_status(self, charger_id: str, now: float) -> ChargerStatus:
-        return self.status.status(charger_id, self.pollers[charger_id].latest, now)
+        return {cid: c.latest for cid, c in self.chargers.items() if c.latest is not None}
 
     def _build_controllers(self) -> None:
         for layout, pool_config in zip(self.pools, self.config.effective_pools(), strict=True):
@@ -135,13 +128,31 @@ class Gateway:
                 layout=layout,
                 pool_config=pool_config,
                 gateway_config=self.config,
-                chargers={cid: self.chargers[cid] for cid in layout.charger_ids},
-                latest=self.latest,
-                status=self.status,
+                chargers=self.chargers,
                 bridge=self.bridge,
                 topics=self.topics,
                 clock=self.clock,
             )
+
+    def _restore_state(self) -> None:
+        """Take back the proposals a previous run kept (see gateway/state_file.py)."""
+        state = self.state_file.load()
+        now = self.clock.now()
+        for name, pool_state in state.pools.items():
+            controller = self.controllers.get(name)
+            if controller is None:
+                continue
+            restored = controller.restore(pool_state, now)
+            if restored:
+                log.info("pool %s: proposals restored from %s: %s", name, self.state_file.path,
+                         ", ".join(restored))  # fmt: skip
+
+    def save_state(self) -> None:
+        """Keep the pools' proposals and limits (written only when they changed)."""
+        if self.state_file.path is None:
+            return
+        state = GatewayState({name: c.saved_state() for name, c in self.controllers.items()})
+        self.state_file.save(state)
 
     def _publish_static_state(self) -> None:
         """Retained topics known from the config; the bridge sends them on every connect."""
@@ -169,49 +180,54 @@ class Gateway:
     # ----------------------------------------------------------------- ticks
     async def _tick_loop(self) -> None:
         period = self.config.power.resampling_period
+        clock = self.clock
         while True:
-            now = self.clock()
+            now = clock.now()
             next_tick = math.floor(now / period + 1) * period
-            await asyncio.sleep(max(0.0, next_tick - now))
+            await clock.sleep(next_tick - now)
             try:
-                await self.tick(self.clock())
+                await self.tick(clock.now())
             except Exception:  # a bug in one tick must not stop the telemetry
                 log.exception("error in resampling tick")
 
     async def tick(self, now: float) -> None:
         """Publish every pool's figures and every charger's state, then update control."""
         self.ticks += 1
+        offset = self.clock.wall() - self.clock.now()
         latest = self.latest()
         pool_snapshots = snapshots(self.pools, latest, now, self.config.power.max_data_age)
         for pool in self.pools:
-            for topic, payload in pool_messages(self.topics, pool, pool_snapshots[pool.name]):
+            snapshot = pool_snapshots[pool.name]
+            for topic, payload in pool_messages(self.topics, pool, snapshot, offset):
                 await self.bridge.publish(topic, payload)
-        for index, charger_config in enumerate(self.config.chargers):
+        for index, charger in enumerate(self.chargers.values()):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 # Publishing never waits, so a large site's tick would hold the loop:
                 # let proposals and polls in between.
                 await asyncio.sleep(0)
-            poller = self.pollers[charger_config.id]
             topic, payload = charger_message(
                 self.topics,
-                charger_config.id,
-                tuple(charger_config.phases),
-                self.charger_status(charger_config.id, now),
-                poller.latest,
-                poller.last_error,
+                charger.id,
+                charger.phases,
+                charger.status(now),
+                charger.latest,
+                charger.last_error,
                 now,
+                offset,
+                charger.ev_resume,
             )
             await self.bridge.publish(topic, payload)
         for controller in self.controllers.values():
             await controller.on_tick(now)
+        self.save_state()
         self._notify_systemd(now)
 
     def _notify_systemd(self, now: float) -> None:
         """READY after the first complete tick, then a watchdog ping after every tick."""
-        answering = sum(1 for p in self.pollers.values() if p.failures == 0 and p.latest)
+        answering = sum(1 for c in self.chargers.values() if c.failures == 0 and c.latest)
         status = (
             f"STATUS=MQTT {'up' if self.bridge.connected.is_set() else 'down'}, "
-            f"{answering}/{len(self.pollers)} chargers answering"
+            f"{answering}/{len(self.chargers)} chargers answering"
         )
         lines = [status, "WATCHDOG=1"] if self.notifier.watchdog_interval else [status]
         if self.ticks == 1:
@@ -240,12 +256,23 @@ class Gateway:
         await controller.on_proposal_message(message)
 
     async def _reply_unknown_pool(self, pool: str, message: aiomqtt.Message) -> None:
+        """An error reply naming the known pools; an empty payload gets none."""
         from gateway.proposals import error_reply, reply_target
 
-        topic, properties = reply_target(message, self.topics.propose_power_response(pool))
+        if not message.payload:
+            return
+        reply = reply_target(message, self.topics.propose_power_response(pool), self.topics.base)
         known = ", ".join(p.name for p in self.pools)
-        body = error_reply(None, f"unknown pool {pool!r}; known pools: {known}", None)
-        await self.bridge.publish(topic, payloads.dumps(body), qos=1, properties=properties)
+        shown = pool if len(pool) <= 64 else pool[:61] + "..."
+        body = error_reply(None, f"unknown pool {shown!r}; known pools: {known}", None)
+        await self.bridge.publish(
+            reply.topic, payloads.dumps(body), qos=1, properties=reply.properties
+        )
+
+    async def _apply_proposals(self) -> None:
+        """After each batch of MQTT messages: every pool applies its newest proposals."""
+        for controller in self.controllers.values():
+            await controller.apply_proposals()
 
 
 class _Stopped(Exception):

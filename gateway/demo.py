@@ -105,7 +105,7 @@ def status_line(gateway: Gateway) -> str:
     """One line of live figures: per pool power, grid-phase currents and chargers."""
     from gateway.telemetry import snapshots
 
-    now = gateway.clock()
+    now = gateway.clock.now()
     latest = gateway.latest()
     parts = []
     for name, snap in snapshots(
@@ -118,12 +118,12 @@ def status_line(gateway: Gateway) -> str:
             f"L3 {snap.current.p3:5.1f} A"
             + (f"  missing {','.join(snap.missing)}" if snap.missing else "")
         )
-    for cid in gateway.pollers:
-        sample = latest.get(cid)
+    for cid, charger in gateway.chargers.items():
+        sample = charger.latest
         limit = (
             "-" if sample is None or sample.current_limit is None else f"{sample.current_limit:.1f}"
         )
-        parts.append(f"  {cid}: {gateway.charger_status(cid, now).value:<11} limit {limit} A")
+        parts.append(f"  {cid}: {charger.status(now).value:<11} limit {limit} A")
     return "\n".join(parts)
 
 

@@ -1,30 +1,19 @@
 """Feeds a pool's chargers into the distributor and reads its allocation back.
 
-The distributor (`gateway.distribution`) is pure and knows nothing of the config or
-the status tracker; this module turns config, latest samples and statuses into its
-`ChargerState`s, and its `Allocation` into what the controller writes and reports.
+The distributor (`gateway.distribution`) is pure and knows nothing of the config or of
+the chargers' runtimes; this module turns each `ChargerRuntime` (its capabilities,
+latest sample, freshness and status) into the distributor's `ChargerState`, and the
+`Allocation` into what the controller writes and reports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gateway.config import ChargerConfig, GatewayConfig
-from gateway.core.model import ChargerSample
-from gateway.core.status import ChargerStatus
+from gateway.chargers import ChargerRuntime
+from gateway.config import DistributionConfig as DistributionSection
 from gateway.distribution import ChargerState, DistributionConfig, Distributor
-
-
-@dataclass(frozen=True, slots=True)
-class DistributionInput:
-    """One charger at one distribution: its config, latest sample and status."""
-
-    charger: ChargerConfig
-    sample: ChargerSample | None
-    status: ChargerStatus
-    commanded: float | None
-    step: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +25,13 @@ class PoolAllocation:
     reasons: dict[str, str]
     phase_currents: tuple[float, float, float]
     unreachable_reason: str | None
+    resume: dict[str, str] = field(default_factory=dict)
 
 
 class PoolDistributor:
-    """The distributor of one pool, configured from the gateway config."""
+    """The distributor of one pool, tuned by the config's `[distribution]` section."""
 
-    def __init__(self, config: GatewayConfig, charger_ids: Sequence[str]) -> None:
-        section = config.distribution
-        self._config = config
-        self._charger_ids = list(charger_ids)
+    def __init__(self, section: DistributionSection) -> None:
         self._distributor = Distributor(
             DistributionConfig(
                 min_current=section.min_current,
@@ -53,49 +40,51 @@ class PoolDistributor:
                 min_on_time=section.min_on_time,
                 min_off_time=section.min_off_time,
                 ramp_up_rate=section.ramp_up_rate,
+                rotation_period=section.rotation_period,
+                resume_timeout=section.resume_timeout,
             )
         )
 
     def allocate(
         self,
         target: float,
-        inputs: Sequence[DistributionInput],
+        chargers: Sequence[ChargerRuntime],
         phase_limit: float | None,
         now: float,
-        max_data_age: float | None = None,
     ) -> PoolAllocation:
         """One distribution: the limit for every charger of the pool."""
-        age = self._config.power.max_data_age if max_data_age is None else max_data_age
-        states = [_state(item, now, age) for item in inputs]
+        states = [charger_state(charger, now) for charger in chargers]
         allocation = self._distributor.distribute(target, states, phase_limit, now)
+        decisions = allocation.decisions
         limits = allocation.limits
-        power = {cid: decision.power for cid, decision in allocation.decisions.items()}
-        reasons = {cid: decision.reason for cid, decision in allocation.decisions.items()}
         unreachable = None
         if target > 0 and not any(limits.values()):
-            waiting = [r for r in reasons.values() if "wait" in r or "minimum" in r]
+            blocked = allocation.blocked
+            waiting = sorted({decisions[cid].reason for cid in blocked})
             unreachable = f"target {target:.0f} W cannot be delivered: " + (
-                "; ".join(sorted(set(waiting))) if waiting else "no EV can take power now"
+                "; ".join(waiting) if waiting else "no EV can take power now"
             )
         return PoolAllocation(
             limits=limits,
-            power=power,
-            reasons=reasons,
+            power={cid: decision.power for cid, decision in decisions.items()},
+            reasons={cid: decision.reason for cid, decision in decisions.items()},
             phase_currents=allocation.phase_currents.as_tuple(),
             unreachable_reason=unreachable,
+            resume={cid: str(state) for cid, state in allocation.resume.items()},
         )
 
 
-def _state(item: DistributionInput, now: float, max_data_age: float) -> ChargerState:
-    sample = item.sample
-    fresh = sample is not None and now - sample.timestamp <= max_data_age
+def charger_state(charger: ChargerRuntime, now: float) -> ChargerState:
+    """One charger as the distributor sees it now."""
+    capabilities = charger.capabilities
     return ChargerState(
-        charger_id=item.charger.id,
-        phases=tuple(item.charger.phases),
-        max_current=item.charger.max_current,
-        step=item.step,
-        ev_phases=item.charger.ev_phases,
-        sample=sample,
-        fresh=fresh,
-        status=item.status.value,
+        charger_id=charger.id,
+        phases=capabilities.phases,
+        max_current=capabilities.max_current,
+        min_current=capabilities.min_current,
+        step=capabilities.step,
+        ev_phases=capabilities.ev_phases,
+        sample=charger.latest,
+        fresh=charger.fresh(now),
+        status=charger.status(now),
     )

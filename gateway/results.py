@@ -1,7 +1,9 @@
-"""Distribution results (API.md "Distribution result"), from what the writes really did.
+"""Distribution results (the MQTT "distribution result"), from what the writes really did.
 
-Unlike the SDK, `succeeded_power` is the power of the limits that chargers accepted,
-not the pool target, and one result covers one whole distribution.
+Unlike the Frequenz SDK, `succeeded_power` is the power of the limits that chargers
+accepted (as written, rounded to each charger's step), not the pool target, and one
+result covers one whole distribution. `current_limits` are the limits as written;
+null where a write failed and the charger's limit is unknown.
 """
 
 from __future__ import annotations
@@ -10,19 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.chargers import WriteOutcome
 from gateway.distribution_bridge import PoolAllocation
 from gateway.timefmt import rfc3339
 
 ResultType = Literal["success", "partial_failure", "error", "out_of_bounds"]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOutcome:
-    """What one `set_current_limit` call did."""
-
-    ok: bool
-    amps: float
-    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +33,10 @@ class DistributionResult:
     failed_components: tuple[str, ...]
     excess_power: float
     message: str
-    limits: dict[str, float] = field(default_factory=dict)
+    limits: dict[str, float | None] = field(default_factory=dict)
+    ev_resume: dict[str, str] = field(default_factory=dict)
+    """Per charger: "ok", "waking" (it drew nothing after a start; wake-up toggles
+    under way) or "stalled" (every wake-up failed); see `ResumeState`."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -52,6 +49,7 @@ class DistributionResult:
             "failed_components": list(self.failed_components),
             "excess_power": round(self.excess_power, 3),
             "current_limits": self.limits,
+            "ev_resume": self.ev_resume,
             "message": self.message,
         }
 
@@ -62,8 +60,12 @@ def build_result(
     component_ids: list[str],
     allocation: PoolAllocation,
     outcomes: Mapping[str, WriteOutcome],
+    ev_resume: Mapping[str, str] | None = None,
 ) -> DistributionResult:
-    """Classify a distribution from its allocation and the write outcomes."""
+    """Classify a distribution from its allocation and the write outcomes.
+
+    `ev_resume` is `Allocation.resume` (charger id -> "ok" / "waking" / "stalled").
+    """
     failed = sorted(cid for cid, outcome in outcomes.items() if not outcome.ok)
     succeeded = sorted(cid for cid in allocation.limits if cid not in failed)
     succeeded_power = sum(allocation.power[cid] for cid in succeeded)
@@ -91,7 +93,8 @@ def build_result(
         failed_components=tuple(failed),
         excess_power=excess,
         message=message,
-        limits=dict(allocation.limits),
+        limits={cid: None if cid in failed else amps for cid, amps in allocation.limits.items()},
+        ev_resume={cid: str(state) for cid, state in (ev_resume or {}).items()},
     )
 
 

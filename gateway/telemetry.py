@@ -1,11 +1,13 @@
-"""What the gateway publishes at every resampling tick, built from the pollers' samples.
+"""What the gateway publishes at every resampling tick, built from the chargers' samples.
 
-Pure with respect to I/O: `TelemetryTick.messages()` turns the latest samples into
-(topic, payload) pairs; the daemon publishes them.
+Pure with respect to I/O: these functions turn the latest samples into (topic,
+payload) pairs; the daemon publishes them. Times come in on the monotonic clock and
+leave as wall-clock labels: `wall_offset` is wall time minus monotonic time now.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -29,9 +31,10 @@ class PoolLayout:
 
 
 def pool_messages(
-    topics: Topics, pool: PoolLayout, snapshot: PoolSnapshot
+    topics: Topics, pool: PoolLayout, snapshot: PoolSnapshot, wall_offset: float = 0.0
 ) -> Iterator[tuple[str, str]]:
     """The pool's periodic telemetry: power and current per grid phase."""
+    snapshot = dataclasses.replace(snapshot, timestamp=snapshot.timestamp + wall_offset)
     yield topics.pool(pool.name, "power"), payloads.dumps(payloads.pool_power(snapshot))
     yield (
         topics.pool(pool.name, "current_per_phase"),
@@ -47,10 +50,16 @@ def charger_message(
     sample: ChargerSample | None,
     error: str | None,
     now: float,
+    wall_offset: float = 0.0,
+    ev_resume: str = "ok",
 ) -> tuple[str, str]:
-    """One charger's state message; `error` is the last read error, if any."""
-    body = payloads.charger_state(status, sample, phases, now)
+    """One charger's state message; `error` is the last read error, if any, and
+    `ev_resume` whether its EV took power after its last start (ok/waking/stalled)."""
+    if sample is not None:
+        sample = dataclasses.replace(sample, timestamp=sample.timestamp + wall_offset)
+    body = payloads.charger_state(status, sample, phases, now + wall_offset)
     body["error"] = error
+    body["ev_resume"] = ev_resume
     return topics.charger_state(charger_id), payloads.dumps(body)
 
 

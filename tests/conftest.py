@@ -144,6 +144,14 @@ class MqttProbe:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new.wait(), remaining)
 
+    async def ticks(self, count: int = 3, topic: str = "ev-gateway/pools/+/power") -> None:
+        """Wait until `count` more messages arrive on `topic`: the gateway has ticked
+        that many times (observed, not slept for)."""
+        seen = len(self.on(topic))
+        async with self._new, asyncio.timeout(10 + count):
+            while len(self.on(topic)) < seen + count:
+                await self._new.wait()
+
     async def publish(self, topic: str, payload: Any, **kwargs: Any) -> None:
         if isinstance(payload, dict | list):
             payload = json.dumps(payload)

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from gateway.clock import Clock
 from gateway.config import config_from_dict
 from gateway.daemon import Gateway
 from gateway.simulator.modbus_server import SimulatedCharger
@@ -52,9 +53,15 @@ def modbus_charger(
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(config: dict[str, Any]) -> AsyncIterator[Gateway]:
-    """The daemon's own `Gateway.run()` on a task; stopped cleanly afterwards."""
-    gateway = Gateway(config_from_dict(config, "<test>"))
+async def running_gateway(
+    config: dict[str, Any], clock: Clock | None = None
+) -> AsyncIterator[Gateway]:
+    """The daemon's own `Gateway.run()` on a task; stopped cleanly afterwards.
+
+    With a `FakeClock`, the daemon's timing (ticks, polls, keepalives, expiry) moves
+    only when the test advances the clock.
+    """
+    gateway = Gateway(config_from_dict(config, "<test>"), clock)
     task = asyncio.create_task(gateway.run())
     try:
         await asyncio.wait_for(gateway.ready.wait(), 10)

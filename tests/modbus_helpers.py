@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -50,6 +51,7 @@ def adapter_for(
     wired_phases: int = 3,
     timeout: float = 0.5,
     unit_id: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ModbusTcpCharger:
     """An adapter pointed at `sim`, with the simulator's profile unless one is given."""
     return ModbusTcpCharger(
@@ -61,6 +63,7 @@ def adapter_for(
         max_current,
         wired_phases,
         timeout=timeout,
+        clock=clock,
     )
 
 

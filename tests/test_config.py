@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,7 @@ def test_valid_config_resolves_defaults_and_default_pool(tmp_path: Path) -> None
         "resampling_period": 1.0,
         "max_data_age": 10.0,
         "max_proposal_age": 60.0,
+        "max_expires_in": 86400.0,
     }
     assert resolved["distribution"]["min_current"] == 6.0
     assert resolved["chargers"][0]["phases"] == [2, 3, 1]
@@ -64,6 +66,7 @@ def test_valid_config_resolves_defaults_and_default_pool(tmp_path: Path) -> None
             "chargers": ["bay-1", "bay-2"],
             "phase_limit": None,
             "default_power": None,
+            "grid": None,
         }
     ]
 
@@ -166,4 +169,4 @@ def test_charger_safe_current(
         return
     config = load_config(path)
     assert config.chargers[0].safe_current == safe_current
-    assert _register_map(config.chargers[0], config)["safe_current"] == safe_current
+    assert _register_map(config.chargers[0], config, time.monotonic)["safe_current"] == safe_current

@@ -218,9 +218,10 @@ def test_rotation_waits_for_min_on_time() -> None:
     config = DistributionConfig(rotation_period=10.0, min_on_time=60.0, ramp_up_rate=100.0)
     distributor = Distributor(config)
     distributor.distribute(1e9, [charger("a")], 8.0, 0.0)
-    during = distributor.distribute(1e9, [charger("a"), charger("b")], 8.0, 30.0)
+    drawing = charger("a", currents=(6.0,) * 3)
+    during = distributor.distribute(1e9, [drawing, charger("b")], 8.0, 30.0)
     assert during["a"] > 0 and during["b"] == 0.0
-    after = distributor.distribute(1e9, [charger("a"), charger("b")], 8.0, 61.0)
+    after = distributor.distribute(1e9, [drawing, charger("b")], 8.0, 61.0)
     assert after["a"] == 0.0 and after["b"] > 0
     assert after.decisions["a"].code == DecisionCode.PAUSED_ROTATION
 
@@ -373,7 +374,9 @@ def test_not_working_charger_gets_zero_but_its_draw_is_reserved() -> None:
 
 
 def test_idle_ev_yields_its_place_to_evs_that_draw() -> None:
-    config = DistributionConfig(idle_timeout=60.0, reclaim_delay=1e6, ramp_up_rate=100.0)
+    config = DistributionConfig(
+        idle_timeout=60.0, reclaim_delay=1e6, ramp_up_rate=100.0, resume_timeout=1e6
+    )
     distributor = Distributor(config)
     limits = distributor.distribute(1e9, [charger("full"), charger("hungry")], 24.0, 0.0).limits
     for tick in range(5, 125, 5):

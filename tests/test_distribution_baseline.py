@@ -1,8 +1,8 @@
-"""The SDK-like benchmark baseline reproduces the SDK's published decision table (5.1).
+"""The SDK-like benchmark baseline reproduces the SDK's decision table.
 
-The benchmark is only as honest as its baseline: these rows come from
-shared/reference/frequenz-sdk-behaviour.md, section 5.1 (V = 230 V: 10 A = 6900 W,
-6 A = 4140 W, upper bound 11040 W).
+The benchmark is only as honest as its baseline: these rows are the SDK's EV
+distribution run on synthetic states (V = 230 V: 10 A = 6900 W, 6 A = 4140 W, upper
+bound 11040 W).
 """
 
 from __future__ import annotations

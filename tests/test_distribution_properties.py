@@ -1,6 +1,7 @@
 """Property tests of the EV distributor: random sites and states over consecutive calls.
 
-Whatever the wiring, EVs, staleness, targets and fuses, after every call:
+Whatever the wiring, EVs, staleness, targets and fuses (one limit for every grid phase
+or one per phase), after every call:
 - no grid phase's summed limits (plus reserves of uncontrolled chargers) exceed the
   phase limit, and the estimated power never exceeds the target - unless the
   reserves alone already do, and then every controlled EV on that link gets 0;
@@ -79,7 +80,7 @@ def _check(
     limits_before: dict[str, float],
     allocation: Allocation,
     target: float,
-    phase_limit: float | None,
+    phase_limit: float | tuple[float, float, float] | None,
 ) -> None:
     controlled_on = [0.0, 0.0, 0.0]
     reserved_on = [0.0, 0.0, 0.0]
@@ -114,9 +115,10 @@ def _check(
                 assert current <= before + TOL, "a stale charger was raised"
                 assert reserve >= min(before, state.max_current) - TOL
     if phase_limit is not None:
+        fuses = phase_limit if isinstance(phase_limit, tuple) else (phase_limit,) * 3
         for phase in range(3):
-            if reserved_on[phase] <= phase_limit:
-                assert controlled_on[phase] + reserved_on[phase] <= phase_limit + TOL
+            if reserved_on[phase] <= fuses[phase]:
+                assert controlled_on[phase] + reserved_on[phase] <= fuses[phase] + TOL
             else:
                 assert controlled_on[phase] == 0.0
     if reserved_power <= target:
@@ -140,6 +142,8 @@ def test_limits_stay_within_fuse_target_and_charger_bounds(data: st.DataObject) 
             rotation_period=st.sampled_from([30.0, 900.0]),
             reclaim_delay=st.sampled_from([0.0, 60.0]),
             idle_timeout=st.sampled_from([0.0, 300.0]),
+            resume_timeout=st.sampled_from([5.0, 60.0]),
+            wake_pause=st.sampled_from([0.0, 10.0]),
         ),
         label="config",
     )
@@ -154,10 +158,8 @@ def test_limits_stay_within_fuse_target_and_charger_bounds(data: st.DataObject) 
             | st.floats(0, 60000),
             label="target",
         )
-        phase_limit = data.draw(
-            st.none() | st.sampled_from([0.0, 6.0, 16.0, 32.0, 63.0]) | st.floats(0, 100),
-            label="phase_limit",
-        )
+        one = st.sampled_from([0.0, 6.0, 16.0, 32.0, 63.0]) | st.floats(0, 100)
+        phase_limit = data.draw(st.none() | one | st.tuples(one, one, one), label="phase_limit")
         allocation = distributor.distribute(target, chargers, phase_limit, now)
         _check(chargers, limits, allocation, target, phase_limit)
         limits = allocation.limits

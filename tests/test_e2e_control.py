@@ -133,7 +133,7 @@ async def test_invalid_payloads_get_an_error_and_change_nothing(
             await wait_until(lambda: sims[0].current_limit == 10.0, what="10 A")
             status = f"{BASE}/pools/default/power_status/hems"
             await probe.wait_for(status, lambda m: m.json()["distribution_result"] is not None)
-            await asyncio.sleep(0.5)
+            await probe.ticks(3)
             before = probe.last(status)
             assert before is not None
             writes_before = len(sims[0].writes)
@@ -144,7 +144,7 @@ async def test_invalid_payloads_get_an_error_and_change_nothing(
                 body = reply.json()
                 assert body["status"] == "error", payload
                 assert message in body["error"], (payload, body)
-            await asyncio.sleep(0.5)
+            await probe.ticks(3)
             assert probe.last(status) == before  # power_status unchanged
             assert sims[0].current_limit == 10.0
             assert all(amps == 10.0 for _, amps in sims[0].writes[writes_before:])
@@ -162,7 +162,7 @@ async def test_retained_proposal_is_stale_and_refused(
             assert reply.json()["status"] == "error"
             assert reply.json()["source"] == "old"
             assert "retained" in reply.json()["error"]
-            await asyncio.sleep(0.5)
+            await probe.ticks(3)
             assert gateway.controllers["default"].manager.sources() == []
             assert gateway.controllers["default"].manager.target == 0.0
     await probe.publish(PROPOSE, b"", retain=True)
@@ -186,7 +186,7 @@ async def test_reply_goes_to_the_mqtt5_response_topic(
         reply = await probe.wait_for("client-7/replies", after=start)
         assert reply.json() == {"status": "ok", "source": "nodered", "transaction": 7}
         assert reply.properties.CorrelationData == b"req-42"
-        await asyncio.sleep(0.3)
+        await probe.ticks(3)
         assert not [m for m in probe.messages[start:] if m.topic == RESPONSE]
 
 
@@ -265,6 +265,6 @@ async def test_wildcard_response_topic_falls_back_and_the_daemon_lives(
             PROPOSE, json.dumps({"source": "odd", "power": 0}), qos=1, properties=props
         )
         reply = await probe.wait_for(RESPONSE, after=start)
-        assert reply.json() == {"status": "ok", "source": "odd"}
+        assert reply.json()["status"] == "error" and "wildcard" in reply.json()["error"]
         # still publishing telemetry afterwards
         await probe.wait_for(f"{BASE}/pools/default/power", after=len(probe.messages))

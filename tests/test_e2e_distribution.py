@@ -45,7 +45,7 @@ async def test_fuse_shared_by_rotated_and_single_phase_evs(
                 return all(s is not None and s.json()["active_power"] > 1000 for s in states)
 
             await probe.wait_for(f"{BASE}/pools/site/current_per_phase", all_charging, 20)
-            await asyncio.sleep(3 * POLL)
+            await probe.ticks(3 * round(POLL / 0.2) + 1)  # three polls' worth of ticks
             # no grid phase ever above the fuse, measured or commanded
             for message in probe.on(f"{BASE}/pools/site/current_per_phase"):
                 body = message.json()
@@ -79,3 +79,39 @@ async def test_fuse_shared_by_rotated_and_single_phase_evs(
             while estimated() > target:
                 assert time.monotonic() - sent < 2 * POLL, f"still {estimated():.0f} W"
                 await asyncio.sleep(0.01)
+
+
+async def test_one_ampere_steps_reach_the_target_within_one_step(
+    mosquitto: Mosquitto, probe: MqttProbe
+) -> None:
+    """Vestel chargers take whole amperes: the pool is shared in 1 A, as written."""
+    async with simulators(3, "vestel-evc04", plugged=True) as sims:
+        chargers = [modbus_charger(f"v-{i}", sim) for i, sim in enumerate(sims)]
+        config = site_config(
+            mosquitto,
+            chargers,
+            distribution={"ramp_up_rate": 80.0, "min_on_time": 0.0, "min_off_time": 0.0},
+        )
+        async with running_gateway(config):
+            await probe.wait_for(
+                f"{BASE}/pools/default/system_power_bounds",
+                lambda m: (m.json()["inclusion_bounds"] or {}).get("upper", 0) > 3 * 6 * 690,
+            )
+            target = 15600.0  # 7.54 A each: 7 + 7 + 8 A fits, 8 + 8 + 8 A does not
+            await probe.publish(
+                f"{BASE}/pools/default/propose_power", {"source": "hems", "power": target}
+            )
+            result = await probe.wait_for(
+                f"{BASE}/pools/default/power_distribution_results",
+                lambda m: (
+                    m.json()["request"]["power"] == target
+                    and m.json()["result"] == "success"
+                    and sorted(m.json()["current_limits"].values()) == [7.0, 7.0, 8.0]
+                ),
+                timeout=20,
+            )
+            body = result.json()
+            assert sorted(sim.applied_current_limit for sim in sims) == [7.0, 7.0, 8.0]
+            volts = 3 * 230.0  # W per A of a 3-phase EV at the simulators' voltage
+            assert body["succeeded_power"] <= target
+            assert target - body["succeeded_power"] < volts  # within one step of one EV

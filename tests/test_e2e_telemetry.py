@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
-import time
 
+from gateway.clock import FakeClock
 from tests.conftest import Mosquitto, MqttProbe
 from tests.harness import modbus_charger, running_gateway, simulators, site_config
+from tests.runtime_helpers import run_for
+from tests.test_e2e_control import wait_until
 
 BASE = "ev-gateway"
 
@@ -76,7 +77,7 @@ async def test_pool_power_is_the_sum_and_currents_follow_rotation(
                 return body["value_p2"] > 12.0 and body["value_p1"] > 9.0
 
             await probe.wait_for(f"{BASE}/pools/default/current_per_phase", charging, 15)
-            await asyncio.sleep(0.5)
+            await probe.ticks(3)
         groups = [g for g in _tick_groups(probe) if len(g[1]) == 3 and g[0]["value"] > 0]
         assert groups, "no tick with all three chargers"
         pool, states = groups[-1]
@@ -104,41 +105,49 @@ async def test_pool_power_is_the_sum_and_currents_follow_rotation(
 async def test_silent_charger_goes_missing_and_comes_back(
     mosquitto: Mosquitto, probe: MqttProbe
 ) -> None:
+    clock = FakeClock()
     async with simulators(2, plugged=True) as sims:
         config = site_config(
             mosquitto,
             [modbus_charger("good", sims[0]), modbus_charger("flaky", sims[1])],
             pools=[{"name": "default", "chargers": ["good", "flaky"], "default_power": 8000.0}],
         )
-        async with running_gateway(config) as gateway:
-            await probe.wait_for(
-                f"{BASE}/pools/default/power", lambda m: m.json()["missing"] == [], 10
-            )
+        async with running_gateway(config, clock) as gateway:
+            await asyncio.wait_for(gateway.bridge.connected.wait(), 10)
+            idle_tasks = 3  # sleeping on the clock at least: the tick loop, 2 pollers
+            await run_for(clock, 1.0, idle_tasks, step=0.2)
+            assert all(c.fresh(clock.now()) for c in gateway.chargers.values())
             sims[1].silent = True
-            silenced = time.monotonic()
-            start = len(probe.messages)
-            went_missing = await probe.wait_for(
-                f"{BASE}/pools/default/power",
-                lambda m: m.json()["missing"] == ["flaky"],
-                timeout=5,
-                after=start,
-            )
+            silenced = clock.now()
             max_age = gateway.config.power.max_data_age
             period = gateway.config.power.resampling_period
-            # within max_data_age + one tick (+ the poll interval the last sample may be old)
-            assert went_missing.at - silenced <= max_age + period + 0.2 + 0.3
-            # the good charger kept publishing on time meanwhile
-            powers = [m.at for m in probe.on(f"{BASE}/pools/default/power") if m.at >= silenced]
-            gaps = [b - a for a, b in itertools.pairwise(powers)]
-            assert gaps and max(gaps) < period * 2.5
+            poll = gateway.config.charger("flaky").poll_interval
+            ticks: list[float] = []
+            missing_at: list[float] = []
+
+            def watch() -> None:
+                ticks.append(clock.now())
+                if "flaky" in gateway.latest() and not gateway.chargers["flaky"].fresh(clock.now()):
+                    missing_at.append(clock.now())
+
+            await run_for(clock, max_age + period + poll, 3, step=period / 2, each=watch)
+            # missing within max_data_age + one tick (+ one poll interval of sample age)
+            assert missing_at and missing_at[0] - silenced <= max_age + period + poll
+            went_missing = await probe.wait_for(
+                f"{BASE}/pools/default/power", lambda m: m.json()["missing"] == ["flaky"]
+            )
+            assert went_missing.json()["missing"] == ["flaky"]
+            assert gateway.ticks >= (max_age + poll) / period  # the good one kept ticking
+            await wait_until(lambda: gateway.chargers["flaky"].failures > 0, what="a timeout")
+            await run_for(clock, period, 3)  # one more tick reports the error
             state = await probe.wait_for(
                 f"{BASE}/chargers/flaky/state",
                 lambda m: m.json()["status"] == "not_working" and m.json()["error"],
-                after=start,
             )
-            assert "flaky" not in state.json()["error"] or state.json()["error"]
+            assert "no answer" in state.json()["error"]
             sims[1].silent = False
             back = len(probe.messages)
+            await run_for(clock, 12.0, idle_tasks, step=0.5)  # past the poll backoff
             await probe.wait_for(
                 f"{BASE}/pools/default/power",
                 lambda m: m.json()["missing"] == [],
@@ -150,21 +159,24 @@ async def test_silent_charger_goes_missing_and_comes_back(
 async def test_broker_restart(mosquitto: Mosquitto) -> None:
     import aiomqtt
 
+    clock = FakeClock()
     async with simulators(1) as sims:
         config = site_config(mosquitto, [modbus_charger("bay-1", sims[0])])
-        async with running_gateway(config) as gateway:
+        async with running_gateway(config, clock) as gateway:
             await asyncio.wait_for(gateway.bridge.connected.wait(), 10)
             mosquitto.stop()
-            polls_at_stop, ticks_at_stop = gateway.pollers["bay-1"].polls, gateway.ticks
-            await asyncio.sleep(1.5)
+            charger = gateway.chargers["bay-1"]
+            polls_at_stop, ticks_at_stop = charger.polls, gateway.ticks
+            await run_for(clock, 1.5, 2, step=0.1)  # the tick loop and the poller
             assert not gateway.bridge.connected.is_set()
             # the daemon kept polling and ticking while the broker was away
-            assert gateway.pollers["bay-1"].polls >= polls_at_stop + 4
+            assert charger.polls >= polls_at_stop + 4
             assert gateway.ticks >= ticks_at_stop + 4
             mosquitto.start()
             await asyncio.wait_for(gateway.bridge.connected.wait(), 20)
             async with aiomqtt.Client(mosquitto.host, port=mosquitto.port) as client:
                 await client.subscribe(f"{BASE}/#")
+                await run_for(clock, 0.6, 2, step=0.2)  # ticks publish telemetry again
                 seen: dict[str, bytes] = {}
                 async with asyncio.timeout(10):
                     async for message in client.messages:

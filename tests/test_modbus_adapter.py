@@ -26,7 +26,14 @@ from gateway.adapters.modbus.profile import (
 from gateway.adapters.modbus.tcp import ModbusTcpCharger, quantize_current
 from gateway.core.model import Bounds, CableState, ChargerSample, ComponentState, Phases
 from gateway.simulator.modbus_server import SimulatedCharger
-from tests.modbus_helpers import PROFILES, VOLTAGES, ManualClock, adapter_for, running_sim
+from tests.modbus_helpers import (
+    PROFILES,
+    VOLTAGES,
+    ManualClock,
+    adapter_for,
+    bare_client,
+    running_sim,
+)
 
 # -- quantize_current (pure) ---------------------------------------------------------
 
@@ -66,11 +73,11 @@ async def test_sample_matches_what_the_simulator_serves(profile: str) -> None:
         charger = adapter_for(sim)
         assert isinstance(charger, Charger)
         await charger.set_current_limit(16.0)
-        before = time.time()
+        before = time.monotonic()  # the adapter's default clock stamps samples
         sample = await charger.read()
         served = sim.last_view
         assert served is not None
-        assert before <= sample.timestamp <= time.time()
+        assert before <= sample.timestamp <= time.monotonic()
         assert sample.voltage == Phases(*VOLTAGES)
         assert sample.current == Phases(10.0, 10.0, 10.0)
         assert sample.active_power == pytest.approx(served.power, rel=1e-6)
@@ -151,19 +158,24 @@ async def test_set_current_limit_lands_in_the_simulator(profile: str) -> None:
         await charger.close()
 
 
-async def test_keepalive_rewrites_the_setpoint_from_read() -> None:
+async def test_keepalive_rewrites_the_setpoint_when_due() -> None:
     base = load_profile("alfen-eve")
     profile = dataclasses.replace(base, watchdog=WatchdogSpec(keepalive_interval=0.2))
+    clock = ManualClock()
     async with running_sim("alfen-eve") as sim:
-        charger = adapter_for(sim, profile)
+        charger = adapter_for(sim, profile, clock=clock)
         await charger.read()
-        assert sim.writes == []  # nothing to keep alive before a limit is set
+        assert charger.next_keepalive_due() is None  # nothing to keep before a limit is set
+        await charger.keep_alive()
+        assert sim.writes == []
         await charger.set_current_limit(10.0)
-        await charger.read()
+        assert charger.next_keepalive_due() == clock.now + 0.2
+        await charger.keep_alive()
         assert len(sim.writes) == 1  # not due yet
-        await asyncio.sleep(0.25)
-        await charger.read()
+        clock.advance(0.2)
+        await charger.keep_alive()
         assert [amps for _, amps in sim.writes] == [10.0, 10.0]
+        assert charger.next_keepalive_due() == clock.now + 0.2
         await charger.close()
 
 
@@ -172,12 +184,12 @@ async def test_heartbeat_register_is_written_while_controlling() -> None:
     heartbeat = WatchdogSpec(heartbeat=HeartbeatSpec(address=105, value=1, interval=0.1))
     clock = ManualClock()
     async with running_sim("generic", clock=clock, validity_time=10.0) as sim:
-        charger = adapter_for(sim, dataclasses.replace(base, watchdog=heartbeat))
+        charger = adapter_for(sim, dataclasses.replace(base, watchdog=heartbeat), clock=clock)
         await charger.read()
         await charger.set_current_limit(12.0)
         for _ in range(3):
             clock.advance(8.0)  # the setpoint alone would expire after 10 s
-            await asyncio.sleep(0.12)
+            await charger.keep_alive()
             await charger.read()
         beats = [r for r in sim.recent_requests if r.function_code == 6 and r.address == 105]
         assert len(beats) == 3
@@ -399,3 +411,21 @@ async def test_configured_safe_current_warns_where_the_profile_cannot_write_it(
             assert len([r for r in caplog.records if "safe_current" in r.getMessage()]) == 1
         finally:
             await charger.close()
+
+
+async def test_the_private_pymodbus_hook_is_where_this_version_keeps_it() -> None:
+    """Fails on a pymodbus upgrade that moves `ctx.response_future` (see transport.py)."""
+    import pymodbus
+
+    from gateway.adapters.modbus.transport import PRIVATE_API_VERSION, pending_response
+
+    assert pymodbus.__version__.startswith(PRIVATE_API_VERSION)
+    async with running_sim("generic") as sim, bare_client(sim, timeout=2.0) as client:
+        sim.silent = True
+        request = asyncio.create_task(client.read_holding_registers(0, count=1))
+        await asyncio.sleep(0.05)
+        assert isinstance(pending_response(client), asyncio.Future)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        sim.silent = False

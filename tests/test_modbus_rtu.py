@@ -16,7 +16,7 @@ import subprocess
 import termios
 import time
 import tomllib
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from gateway.simulator.layout_base import ChargerView
 from gateway.simulator.modbus_server import SimulatedCharger
 from gateway.simulator.rtu_layouts import STANDBY_DISABLED, STANDBY_ENABLED
 from gateway.simulator.rtu_server import SimulatedRtuBus
+from tests.modbus_helpers import ManualClock
 
 PROFILE = "heidelberg-energy-control"
 VOLTAGES = (229.0, 231.0, 233.0)
@@ -123,7 +124,13 @@ async def serving(end: str, sims: list[SimulatedCharger]) -> AsyncIterator[Simul
 
 
 def adapter(
-    end: str, unit: int, *, timeout: float = 0.5, delay: float = 0.0, max_current: float = 16.0
+    end: str,
+    unit: int,
+    *,
+    timeout: float = 0.5,
+    delay: float = 0.0,
+    max_current: float = 16.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ModbusRtuCharger:
     return ModbusRtuCharger(
         f"box-{unit}",
@@ -133,6 +140,7 @@ def adapter(
         max_current=max_current,
         wired_phases=3,
         timeout=timeout,
+        clock=clock,
     )
 
 
@@ -263,14 +271,19 @@ async def test_watchdog_kept_alive_within_the_timeout_read_from_257(bus_ends: Bu
     near, far = bus_ends
     sims = boxes(1, validity_time=4.0, safe_current=6.0)  # 257 reads 4000 ms
     sims[0].plug(phases=3, ev_max_current=16.0)
-    async with serving(far, sims), adapters(near, 1) as (box,):
+    clock = ManualClock()
+    async with serving(far, sims), adapters(near, 1, clock=clock) as (box,):
         await box.set_current_limit(12.0)
         assert (3, 257) in requested(sims[0])
         assert box.keepalive_interval == 1.0  # a quarter of 4 s
+        assert box.next_keepalive_due() == clock.now + 1.0
         writes = len(sims[0].writes)
-        await asyncio.sleep(1.1)
+        await box.keep_alive()
+        assert len(sims[0].writes) == writes  # not due yet
+        clock.advance(1.0)
+        await box.keep_alive()
         sample = await box.read()
-        assert len(sims[0].writes) == writes + 1  # rewritten before the read
+        assert len(sims[0].writes) == writes + 1  # rewritten when due
         assert sample.current.p1 == 12.0 and sims[0].applied_current_limit == 12.0
 
 

@@ -353,3 +353,45 @@ def test_expiry_is_strictly_older_than_the_max_age_and_recomputes_at_once() -> N
 def test_drop_expired_lists_every_dropped_source_sorted() -> None:
     manager = manager_with(proposal("b", 1.0, priority=1), proposal("a", 2.0), proposal("c", 3.0))
     assert manager.drop_expired(NOW + 61.0) == ["a", "b", "c"]
+
+
+# ------------------------------------------------------------------ per-proposal expiry
+
+
+def test_each_proposal_expires_at_its_own_time_and_lasting_ones_never() -> None:
+    manager = PowerManager(max_proposal_age=60.0)
+    manager.set_system_bounds(NO_ZONE, NOW)
+    manager.propose(Proposal("slider", 1, 9000.0, OPEN, NOW, None), NOW)
+    manager.propose(Proposal("cap", 5, N, Bounds(N, 3000.0), NOW, NOW + 600.0), NOW)
+    manager.propose(Proposal("hems", 0, 7000.0, OPEN, NOW), NOW)  # default: 60 s
+    assert manager.target == 3000.0
+    assert manager.next_expiry() == NOW + 60.0
+    assert (manager.expiry("slider"), manager.expiry("cap")) == (None, NOW + 600.0)
+    assert manager.expiry("hems") == NOW + 60.0
+
+    assert manager.drop_expired(NOW + 60.5) == ["hems"]
+    assert manager.next_expiry() == NOW + 600.0
+    assert manager.drop_expired(NOW + 600.0) == []  # alive at its expiry time
+    assert manager.drop_expired(NOW + 600.001) == ["cap"]
+    assert (manager.target, manager.next_expiry()) == (9000.0, None)
+    assert manager.drop_expired(NOW + 1e12) == []
+    assert manager.sources() == ["slider"]
+
+
+def test_a_lasting_proposal_is_replaced_by_an_expiring_one_from_the_same_source() -> None:
+    manager = manager_with(Proposal("ha", 0, 5000.0, OPEN, NOW, None), system=NO_ZONE)
+    manager.propose(Proposal("ha", 0, 6000.0, OPEN, NOW + 1, NOW + 11.0), NOW + 1)
+    assert (manager.target, manager.next_expiry()) == (6000.0, NOW + 11.0)
+    assert manager.drop_expired(NOW + 12.0) == ["ha"]
+    assert manager.target == 0.0
+
+
+def test_a_lasting_proposal_is_withdrawn_by_an_empty_one() -> None:
+    manager = manager_with(Proposal("ha", 0, 5000.0, OPEN, NOW, None), system=NO_ZONE)
+    manager.propose(Proposal("ha", 0, N, OPEN, NOW + 1, None), NOW + 1)
+    assert (manager.target, manager.sources(), manager.expiry("ha")) == (0.0, [], None)
+
+
+def test_a_nan_expiry_is_refused() -> None:
+    with pytest.raises(ValueError, match="expires is NaN"):
+        Proposal("x", 0, 1.0, OPEN, NOW, math.nan)

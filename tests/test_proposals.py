@@ -7,6 +7,7 @@ import json
 import pytest
 
 from gateway.core.model import Bounds
+from gateway.core.power_manager import DEFAULT_EXPIRY
 from gateway.proposals import MAX_PAYLOAD, ProposalError, ProposalRequest, parse_proposal
 
 
@@ -76,3 +77,42 @@ def test_error_keeps_source_and_transaction_for_the_reply() -> None:
 def test_retained_proposal_is_refused_as_stale() -> None:
     with pytest.raises(ProposalError, match="retained"):
         parse_proposal(b'{"source": "hems", "power": 5000}', retained=True)
+
+
+# ------------------------------------------------------------------ expires_in
+
+
+def test_expires_in_absent_null_and_seconds() -> None:
+    absent = parse_proposal(b'{"power": 1}')
+    assert absent.expires_in is DEFAULT_EXPIRY and absent.expiry(100.0) is DEFAULT_EXPIRY
+    lasting = parse_proposal(b'{"power": 1, "expires_in": null}')
+    assert lasting.expires_in is None and lasting.expiry(100.0) is None
+    timed = parse_proposal(b'{"power": 1, "expires_in": 30}')
+    assert timed.expires_in == 30.0 and timed.expiry(100.0) == 130.0
+    longest = parse_proposal(b'{"power": 1, "expires_in": 600}', max_expires_in=600.0)
+    assert longest.expiry(0.0) == 600.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "above 0 and at most 86400 s"),
+        ("-1", "above 0 and at most 86400 s"),
+        ("86401", "above 0 and at most 86400 s"),
+        ("1" * 309, "above 0 and at most 86400 s"),
+        ("1e400", "above 0 and at most 86400 s"),
+        ('"60"', "expires_in must be a number of seconds, or null"),
+        ("true", "expires_in must be a number of seconds, or null"),
+        ("[60]", "expires_in must be a number of seconds, or null"),
+    ],
+)
+def test_bad_expires_in_is_refused(value: str, message: str) -> None:
+    with pytest.raises(ProposalError, match=message) as info:
+        parse_proposal(f'{{"source": "ha", "power": 1, "expires_in": {value}}}'.encode())
+    assert info.value.source == "ha"
+    assert len(str(info.value)) < 300
+
+
+def test_expires_in_above_a_configured_maximum_names_it() -> None:
+    with pytest.raises(ProposalError, match="at most 3600 s"):
+        parse_proposal(b'{"power": 1, "expires_in": 3601}', max_expires_in=3600.0)

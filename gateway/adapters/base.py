@@ -1,10 +1,15 @@
 """The one small interface every charger adapter implements.
 
 An adapter talks to one charger (Modbus TCP/RTU register map, OCPP 1.6J connection,
-or the in-process simulator). The poller calls `read()` on the charger's own task at
-its poll interval; the distributor calls `set_current_limit()`. Both raise
-`ChargerError` subclasses on failure; the caller marks the charger and retries, so an
-adapter never needs to retry by itself.
+or the in-process simulator). Its `ChargerRuntime` (gateway/chargers) calls `read()` on
+the charger's own task at its poll interval and `set_current_limit()` when the pool's
+distributor decides. Both raise `ChargerError` subclasses on failure; the runtime marks
+the charger and retries, so an adapter never needs to retry by itself.
+
+A sample's `timestamp` is on the monotonic clock the adapter was given (the daemon's
+`Clock.now`), never the wall clock. Optional abilities are small separate protocols,
+as evcc does it: `KeepsAlive` for chargers with a watchdog, `HasDeadlines` for
+adapters whose operations take several requests.
 """
 
 from __future__ import annotations
@@ -49,4 +54,32 @@ class Charger(Protocol):
 
     async def close(self) -> None:
         """Release the connection. Safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class KeepsAlive(Protocol):
+    """A charger with a watchdog: it falls back unless written to on a schedule."""
+
+    def next_keepalive_due(self) -> float | None:
+        """When (adapter clock) the next keepalive write is due; None: nothing to keep."""
+        ...
+
+    async def keep_alive(self) -> None:
+        """Do the keepalive writes that are due. Raises `ChargerError` on failure."""
+        ...
+
+
+@runtime_checkable
+class HasDeadlines(Protocol):
+    """An adapter that knows how long its multi-request operations may take in all."""
+
+    @property
+    def read_deadline(self) -> float:
+        """Seconds a whole `read()` may take."""
+        ...
+
+    @property
+    def write_deadline(self) -> float:
+        """Seconds a `set_current_limit()` or `keep_alive()` may take."""
         ...

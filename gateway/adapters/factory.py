@@ -1,6 +1,8 @@
-"""Opening the adapter a charger's config asks for.
+"""Opening the adapter a charger's config asks for, and the runtime that owns it.
 
-`open_charger` is an async context manager: it yields a `Charger` and closes it (and
+`open_runtime` yields a `ChargerRuntime` (gateway/chargers): the adapter with the
+capabilities taken from its profile (or OCPP) and config. `open_charger` is the
+adapter alone, an async context manager: it yields a `Charger` and closes it (and
 whatever it started, such as the in-process simulator behind `adapter = "simulated"`)
 on exit. A Modbus charger with `serial` set is on an RTU bus, shared by every charger
 with the same serial port (opened with the first, closed with the last). OCPP chargers
@@ -11,36 +13,112 @@ chargers are opened and stops after they are closed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from gateway.adapters.base import Charger
+from gateway.adapters.goe import CURRENT_STEP as GOE_STEP
+from gateway.adapters.goe import MIN_CURRENT as GOE_MIN_CURRENT
 from gateway.adapters.goe import GoeCharger
 from gateway.adapters.modbus.profile import load_profile
 from gateway.adapters.modbus.rtu import ModbusRtuCharger, SerialSettings
-from gateway.adapters.modbus.tcp import ModbusTcpCharger
+from gateway.adapters.modbus.tcp import ModbusCharger, ModbusTcpCharger
 from gateway.adapters.ocpp import OcppCentralSystem
+from gateway.chargers import Capabilities, ChargerRuntime
+from gateway.chargers.capabilities import timeouts
+from gateway.clock import Clock
 from gateway.config import ChargerConfig, GatewayConfig
 
 SIMULATED_PROFILE = "generic"
+OCPP_STEP = 0.1
+"""A: the resolution the OCPP adapter writes limits in."""
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    config: ChargerConfig,
+    gateway: GatewayConfig,
+    clock: Clock,
+    central: OcppCentralSystem | None = None,
+) -> AsyncIterator[ChargerRuntime]:
+    """The runtime of one charger, its adapter opened and closed with it."""
+    async with open_charger(config, gateway, central, clock.now) as adapter:
+        yield ChargerRuntime(
+            config,
+            adapter,
+            capabilities(config, gateway, adapter),
+            clock,
+            gateway.power.max_data_age,
+        )
+
+
+def capabilities(config: ChargerConfig, gateway: GatewayConfig, adapter: Charger) -> Capabilities:
+    """A charger's capabilities: its profile's where it has one, else OCPP's."""
+    read_timeout, write_timeout = timeouts(adapter, config.timeout)
+    minimum = gateway.distribution.min_current
+    if isinstance(adapter, ModbusCharger):
+        profile = adapter.profile
+        return Capabilities(
+            min_current=max(minimum, profile.min_current),
+            max_current=config.max_current,
+            step=profile.current_step,
+            phases=tuple(config.phases),
+            ev_phases=config.ev_phases,
+            keepalive=adapter.keepalive_interval,
+            phase_switching=profile.phase_switch is not None,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+        )
+    if isinstance(adapter, GoeCharger):
+        return Capabilities(
+            min_current=max(minimum, GOE_MIN_CURRENT),
+            max_current=config.max_current,
+            step=GOE_STEP,
+            phases=tuple(config.phases),
+            ev_phases=config.ev_phases,
+            keepalive=None,  # the box has no watchdog
+            phase_switching=False,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+        )
+    # OCPP: a write is a CALL answered within the central system's own timeout.
+    return Capabilities(
+        min_current=minimum,
+        max_current=config.max_current,
+        step=OCPP_STEP,
+        phases=tuple(config.phases),
+        ev_phases=config.ev_phases,
+        keepalive=None,
+        phase_switching=False,
+        read_timeout=read_timeout,
+        write_timeout=gateway.ocpp.response_timeout + 1.0,
+    )
 
 
 @contextlib.asynccontextmanager
 async def open_charger(
-    config: ChargerConfig, gateway: GatewayConfig, central: OcppCentralSystem | None = None
+    config: ChargerConfig,
+    gateway: GatewayConfig,
+    central: OcppCentralSystem | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Charger]:
-    """The adapter for one charger, closed on exit; OCPP ones come from `central`."""
+    """The adapter for one charger, closed on exit; OCPP ones come from `central`.
+
+    `clock` (monotonic seconds) stamps its samples and schedules its keepalive.
+    """
     async with contextlib.AsyncExitStack() as stack:
         if config.adapter == "simulated":
-            charger: Charger = await stack.enter_async_context(_simulated(config, gateway))
+            charger: Charger = await stack.enter_async_context(_simulated(config, gateway, clock))
         elif config.adapter == "modbus" and config.serial is not None:
-            charger = _modbus_rtu(config, gateway)
+            charger = _modbus_rtu(config, gateway, clock)
             stack.push_async_callback(charger.close)
         elif config.adapter == "modbus":
-            charger = _modbus_tcp(config, gateway, config.host or "127.0.0.1", config.port)
+            host = config.host or "127.0.0.1"
+            charger = _modbus_tcp(config, gateway, clock, host, config.port)
             stack.push_async_callback(charger.close)
         elif config.adapter == "go-e":
-            charger = _goe(config, gateway)
+            charger = _goe(config, gateway, clock)
             stack.push_async_callback(charger.close)
         elif central is not None:
             charger = central.charger(config.id)  # closed by the central system's stop()
@@ -50,7 +128,10 @@ async def open_charger(
 
 
 def _register_map(
-    config: ChargerConfig, gateway: GatewayConfig, profile: str | None = None
+    config: ChargerConfig,
+    gateway: GatewayConfig,
+    clock: Callable[[], float],
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """What every Modbus adapter takes besides its transport: id, unit, map, limits."""
     loaded = load_profile(profile or config.profile or SIMULATED_PROFILE)
@@ -63,16 +144,23 @@ def _register_map(
         "nominal_voltage": gateway.distribution.nominal_voltage,
         "timeout": config.timeout,
         "safe_current": config.safe_current,
+        "clock": clock,
     }
 
 
 def _modbus_tcp(
-    config: ChargerConfig, gateway: GatewayConfig, host: str, port: int, profile: str | None = None
+    config: ChargerConfig,
+    gateway: GatewayConfig,
+    clock: Callable[[], float],
+    host: str,
+    port: int,
+    profile: str | None = None,
 ) -> ModbusTcpCharger:
-    return ModbusTcpCharger(host=host, port=port, **_register_map(config, gateway, profile))
+    registers = _register_map(config, gateway, clock, profile)
+    return ModbusTcpCharger(host=host, port=port, **registers)
 
 
-def _goe(config: ChargerConfig, gateway: GatewayConfig) -> GoeCharger:
+def _goe(config: ChargerConfig, gateway: GatewayConfig, clock: Callable[[], float]) -> GoeCharger:
     """A go-e Charger over its local HTTP API v2 (the config's port defaults to 80)."""
     assert config.host is not None
     return GoeCharger(
@@ -83,10 +171,13 @@ def _goe(config: ChargerConfig, gateway: GatewayConfig) -> GoeCharger:
         wired_phases=len(config.phases),
         nominal_voltage=gateway.distribution.nominal_voltage,
         timeout=config.timeout,
+        clock=clock,
     )
 
 
-def _modbus_rtu(config: ChargerConfig, gateway: GatewayConfig) -> ModbusRtuCharger:
+def _modbus_rtu(
+    config: ChargerConfig, gateway: GatewayConfig, clock: Callable[[], float]
+) -> ModbusRtuCharger:
     """A charger on an RS-485 bus; chargers with the same `serial.port` share it."""
     serial = config.serial
     assert serial is not None
@@ -98,11 +189,13 @@ def _modbus_rtu(config: ChargerConfig, gateway: GatewayConfig) -> ModbusRtuCharg
         bytesize=serial.bytesize,
         delay=serial.delay,
     )
-    return ModbusRtuCharger(serial=settings, **_register_map(config, gateway))
+    return ModbusRtuCharger(serial=settings, **_register_map(config, gateway, clock))
 
 
 @contextlib.asynccontextmanager
-async def _simulated(config: ChargerConfig, gateway: GatewayConfig) -> AsyncIterator[Charger]:
+async def _simulated(
+    config: ChargerConfig, gateway: GatewayConfig, clock: Callable[[], float]
+) -> AsyncIterator[Charger]:
     """A simulated charger: a real Modbus TCP server in-process, polled like any other."""
     from gateway.simulator.modbus_server import SimulatedCharger
 
@@ -113,7 +206,7 @@ async def _simulated(config: ChargerConfig, gateway: GatewayConfig) -> AsyncIter
         sim.plug(phases=ev.phases, ev_max_current=ev.max_current)
     else:
         sim.unplug()
-    charger = _modbus_tcp(config, gateway, "127.0.0.1", sim.port, SIMULATED_PROFILE)
+    charger = _modbus_tcp(config, gateway, clock, "127.0.0.1", sim.port, SIMULATED_PROFILE)
     try:
         yield charger
     finally:

@@ -30,7 +30,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -78,9 +78,10 @@ class GoeCharger:
         wired_phases: int,
         nominal_voltage: float = 230.0,
         timeout: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Set up the adapter; nothing is sent until the first call. `timeout` (s) bounds
-        each request, connect included."""
+        each request, connect included; `clock` (monotonic s) stamps the samples."""
         if not max_current > 0 or wired_phases not in (1, 2, 3) or not timeout > 0:
             raise ValueError(
                 f"charger {charger_id}: need max_current > 0, 1-3 wired phases, timeout > 0"
@@ -92,6 +93,7 @@ class GoeCharger:
         self.wired_phases = wired_phases
         self.nominal_voltage = nominal_voltage
         self.timeout = timeout
+        self._clock = clock
         self._where = f"charger {charger_id} (go-e {host}:{port})"
         # (amp, frc) the box last confirmed from us; None before, or after a failed write
         self._written: tuple[int, int] | None = None
@@ -105,6 +107,16 @@ class GoeCharger:
 
     def __repr__(self) -> str:
         return f"GoeCharger({self._id!r}, {self.host}:{self.port})"
+
+    @property
+    def read_deadline(self) -> float:
+        """Seconds a whole `read()` may take: the status and a restoring write."""
+        return 2 * self.timeout
+
+    @property
+    def write_deadline(self) -> float:
+        """Seconds a `set_current_limit` may take, a read holding the box included."""
+        return 3 * self.timeout
 
     async def read(self) -> ChargerSample:
         """One status request, decoded; raises `ChargerError` on failure.
@@ -164,7 +176,7 @@ class GoeCharger:
             self._box_max = self._number("ama", status["ama"], 0.0, 255.0)
         forced_off = status.get("frc") == FORCE_OFF
         return ChargerSample(
-            timestamp=time.time(),
+            timestamp=self._clock(),
             active_power=power,
             current=current,
             voltage=voltage,

@@ -1,8 +1,7 @@
 """The pool's priority power manager: many actors' proposals resolved into one target.
 
-Pure code (no I/O, no asyncio; the clock is passed in as float seconds), implementing
-the Frequenz SDK's "matryoshka" algorithm as described in words in section 1 of the
-SDK behaviour notes:
+Pure code (no I/O, no asyncio; the clock is passed in as float seconds, from the
+caller's monotonic clock), implementing the Frequenz SDK's "matryoshka" algorithm:
 
 - Every actor (`source`) holds at most one `Proposal`: a preferred power and/or
   bounds, at a priority. Higher priorities bound lower ones, like nested dolls.
@@ -18,6 +17,9 @@ Where we differ from the SDK, on purpose:
 
 - `drop_expired` recomputes the target at once (the SDK waits for the next event),
   so an expired proposal stops steering the chargers on time.
+- Each proposal carries its own expiry (an absolute time on the caller's clock, or
+  None for a lasting set-point that holds until withdrawn or replaced); the
+  manager's `max_proposal_age` is only the default for proposals that give none.
 - A proposal that arrives before any system bounds is kept (the SDK discards it);
   while the inclusion bounds are unknown the target is 0 W, and it is recomputed when
   bounds arrive.
@@ -30,9 +32,10 @@ Where we differ from the SDK, on purpose:
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.core.bounds_math import (
     Interval,
@@ -58,14 +61,28 @@ UNKNOWN_INCLUSION: Interval = (0.0, 0.0)
 """Running bounds while the system inclusion bounds are unknown: only 0 W is safe."""
 
 
+class DefaultExpiry(enum.Enum):
+    """Marker type of `DEFAULT_EXPIRY` (an enum so type checkers can tell it apart)."""
+
+    DEFAULT = "default"
+
+
+DEFAULT_EXPIRY = DefaultExpiry.DEFAULT
+"""`Proposal.expires` when the proposal gives none: `created + max_proposal_age`."""
+
+Expiry = float | None | DefaultExpiry
+
+
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """One actor's wish: a preferred power and/or bounds for everything below it.
 
     `power` None leaves the target to others (the bounds still restrict lower
     priorities); `power` None with both bounds None withdraws the source's proposal.
-    `created` (s, the caller's clock) is when it was made; it expires
-    `max_proposal_age` seconds later unless the source proposes again.
+    `created` (s, the caller's monotonic clock) is when it was made. `expires` is when
+    it stops counting, on the same clock: a time (dropped by the first `drop_expired`
+    strictly after it), None for "until withdrawn or replaced", or `DEFAULT_EXPIRY`
+    for `created + max_proposal_age` of the manager it is given to.
     """
 
     source: str
@@ -73,6 +90,7 @@ class Proposal:
     power: float | None
     bounds: Bounds
     created: float
+    expires: Expiry = DEFAULT_EXPIRY
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -85,6 +103,8 @@ class Proposal:
                     f"proposal from {self.source!r}: {name} is {value}; "
                     "give a finite number of W, or None to leave it open"
                 )
+        if isinstance(self.expires, float | int) and math.isnan(self.expires):
+            raise ValueError(f"proposal from {self.source!r}: expires is NaN; give a time or None")
 
     @property
     def withdraws(self) -> bool:
@@ -164,28 +184,32 @@ class PowerManager:
     def propose(self, proposal: Proposal, now: float) -> None:
         """Store, replace or withdraw `proposal.source`'s proposal, and recompute the target.
 
-        The proposal's age is judged from `proposal.created` by `drop_expired` only;
-        `now` is taken for a uniform interface. Raises ValueError for the reserved
-        source name `DEFAULT_POWER_SOURCE`.
+        The proposal is stored with its expiry resolved (`DEFAULT_EXPIRY` becomes
+        `created + max_proposal_age`); it is judged by `drop_expired` only, `now` is
+        taken for a uniform interface. Raises ValueError for the reserved source name
+        `DEFAULT_POWER_SOURCE`.
         """
         if proposal.source == DEFAULT_POWER_SOURCE:
             raise ValueError(f"source name {DEFAULT_POWER_SOURCE!r} is reserved; choose another")
         if proposal.withdraws:
             self._proposals.pop(proposal.source, None)
         else:
+            if proposal.expires is DEFAULT_EXPIRY:
+                proposal = replace(proposal, expires=proposal.created + self._max_age)
             self._proposals[proposal.source] = proposal
         self._recompute()
 
     def drop_expired(self, now: float) -> list[str]:
-        """Drop proposals older than `max_proposal_age` at `now`; return their sources.
+        """Drop proposals whose expiry lies before `now`; return their sources, sorted.
 
-        "Older" is strictly greater, as in the SDK. Unlike the SDK the target is
-        recomputed at once, so a silent actor stops steering the pool on time.
+        "Before" is strictly: a proposal is still alive at its expiry time, as in the
+        SDK. Lasting proposals (expiry None) are never dropped here. Unlike the SDK the
+        target is recomputed at once, so a silent actor stops steering the pool on time.
         """
         expired = sorted(
             source
             for source, proposal in self._proposals.items()
-            if now - proposal.created > self._max_age
+            if _expired(_expiry(proposal), now)
         )
         for source in expired:
             del self._proposals[source]
@@ -205,14 +229,18 @@ class PowerManager:
         return self._system
 
     def next_expiry(self) -> float | None:
-        """When the oldest live proposal reaches `max_proposal_age`; None with none.
+        """The earliest expiry among live proposals; None when none will expire.
 
         A proposal is dropped by the first `drop_expired` call *after* this time, so a
-        timer should fire at or just after it.
+        timer should fire at or just after it. Lasting proposals do not count.
         """
-        if not self._proposals:
-            return None
-        return min(p.created for p in self._proposals.values()) + self._max_age
+        expiries = [e for e in map(_expiry, self._proposals.values()) if e is not None]
+        return min(expiries, default=None)
+
+    def expiry(self, source: str) -> float | None:
+        """When `source`'s live proposal expires (None: lasting, or no proposal)."""
+        proposal = self._proposals.get(source)
+        return None if proposal is None else _expiry(proposal)
 
     def sources(self) -> list[str]:
         """The sources with a live proposal, highest first in walk order.
@@ -220,6 +248,10 @@ class PowerManager:
         The `default_power` proposal is not an actor's and is not listed.
         """
         return [proposal.source for proposal in self._ordered()]
+
+    def proposal(self, source: str) -> Proposal | None:
+        """The source's live proposal, or None when it has none."""
+        return self._proposals.get(source)
 
     def report(self, source: str) -> SourceReport | None:
         """The report for a live proposal's source, or None when it has none."""
@@ -292,7 +324,7 @@ class PowerManager:
         return self._target != previous
 
     def _compute_target(self) -> float:
-        """The matryoshka walk (SDK behaviour notes, section 1.3)."""
+        """The matryoshka walk: highest priority first, the lowest power giver decides."""
         zone: Zone | None = exclusion_zone(self._system.exclusion)
         inclusion = self._inclusion()
         running = UNKNOWN_INCLUSION if inclusion is None else inclusion
@@ -311,3 +343,14 @@ class PowerManager:
                 continue
             running = adjust_exclusion_bounds(intersect(running, theirs), zone)
         return target
+
+
+def _expiry(proposal: Proposal) -> float | None:
+    """A stored proposal's expiry; stored proposals never hold `DEFAULT_EXPIRY`."""
+    expires = proposal.expires
+    return None if isinstance(expires, DefaultExpiry) else expires
+
+
+def _expired(expiry: float | None, now: float) -> bool:
+    """True when a proposal with `expiry` no longer counts at `now` (None never expires)."""
+    return expiry is not None and now > expiry

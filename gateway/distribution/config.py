@@ -2,7 +2,15 @@
 
 Every value is in A or seconds. The names that also exist in the gateway's TOML
 `[distribution]` section (`min_current`, `initial_current`, `nominal_voltage`,
-`min_on_time`, `min_off_time`, `ramp_up_rate`) mean the same thing there.
+`min_on_time`, `min_off_time`, `ramp_up_rate`, `rotation_period`, `resume_timeout`)
+mean the same thing there.
+
+The trade-off between fairness hour by hour and few pauses is `rotation_period`.
+Every pause is a contactor cycle and a chance that the EV does not resume, so the
+default (2 h) lets EVs take turns in long slots: over a night or a working day each
+EV gets its share, with one or two pauses per EV at most in a crowded car park.
+Lower it (e.g. 900 s) where waiting an hour matters more than pausing often.
+
 """
 
 from __future__ import annotations
@@ -32,8 +40,21 @@ class DistributionConfig:
         ramp_up_rate: Fastest rise of one charger's limit (A per second). Increases
             are gradual so that a measurement can confirm the headroom before more is
             given; decreases always apply at once.
-        rotation_period: Seconds an EV may charge while another waits for room
-            before it yields its place to the one that has waited longest.
+        rotation_period: The fairness/pauses trade-off (s). When not every EV fits at
+            its minimum, EVs take turns: an EV that has charged this long since it
+            (re)started yields its place to a waiting EV, but only to one that has
+            waited this much longer than it over the whole session (hysteresis on the
+            time deficit). An EV that was once seen not to resume is never rotated out.
+            Default 2 h: a home or depot wants few pauses and a fair night.
+        resume_timeout: Seconds an EV that was (re)started - or cut below what it
+            was drawing - may draw nothing before it counts as not resuming: it is
+            then woken (`wake_pause`, `wake_attempts`) and marked in the decision.
+        wake_pause: Seconds the limit stays at 0 during a wake-up toggle
+            (0 -> minimum -> 0 -> minimum, the sequence many EVs need after a sleep).
+        wake_attempts: Wake-up toggles tried before an EV is marked stalled. From
+            the second one on, the minimum offered rises by `wake_raise` each time,
+            for EVs that draw nothing below some current (e.g. 8 A on 3 phases).
+        wake_raise: Current (A) added to the offered minimum per further wake-up.
         reclaim_threshold: An EV drawing this much (A) below its limit for
             `reclaim_delay` seconds is capped at its draw plus `reclaim_margin`.
         reclaim_delay: Seconds the shortfall must last (an EV needs time to follow a
@@ -54,7 +75,11 @@ class DistributionConfig:
     min_on_time: float = 60.0
     min_off_time: float = 30.0
     ramp_up_rate: float = 2.0
-    rotation_period: float = 900.0
+    rotation_period: float = 7200.0
+    resume_timeout: float = 60.0
+    wake_pause: float = 10.0
+    wake_attempts: int = 3
+    wake_raise: float = 2.0
     reclaim_threshold: float = 2.0
     reclaim_delay: float = 60.0
     reclaim_margin: float = 1.0

@@ -9,7 +9,9 @@ One call (`Distributor.distribute`) does, in order:
    the highest of its last commanded limit, its last readback and its last measured
    current, on every wired phase; that reserve uses fuse and target headroom first.
    Everything else is a controllable EV.
-2. Learn from each EV's measurement (`tracking`): its phases, reclaim cap, idleness.
+2. Learn from each EV's measurement (`tracking`): its phases, reclaim cap, idleness,
+   whether it resumed after a start (else a wake-up toggle, see `ResumeState`), and
+   its deficit (time waited this session).
 3. Admit EVs at their minimum in a fair, stable order (`admission`), then share the
    rest max-min fairly in amperes per phase (`waterfill`, via `sharing`). The links
    are the three grid phases (capacity: phase limit minus reserves) and the power
@@ -34,8 +36,15 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from gateway.core.model import Phases
+from gateway.core.status import ChargerStatus
 from gateway.distribution.config import DistributionConfig
-from gateway.distribution.model import Allocation, ChargerDecision, ChargerState, DecisionCode
+from gateway.distribution.model import (
+    Allocation,
+    ChargerDecision,
+    ChargerState,
+    DecisionCode,
+    PhaseLimit,
+)
 from gateway.distribution.sharing import POWER, EvView, share
 from gateway.distribution.tracking import (
     ChargerMemory,
@@ -43,6 +52,7 @@ from gateway.distribution.tracking import (
     measured_currents,
     update_idle,
     update_reclaim,
+    update_resume,
 )
 from gateway.distribution.waterfill import ceil_to_step, floor_to_step
 
@@ -63,6 +73,17 @@ def _volts(state: ChargerState, terminal: int, nominal: float) -> float:
         return nominal
     value = state.sample.voltage.as_tuple()[terminal]
     return value if math.isfinite(value) and value > 50.0 else nominal
+
+
+def _fuses(phase_limit: PhaseLimit | None) -> tuple[float, float, float]:
+    """The limit of each grid phase (A): inf for none or NaN, never below 0."""
+    if phase_limit is None:
+        return (math.inf, math.inf, math.inf)
+    values = phase_limit if isinstance(phase_limit, tuple) else (phase_limit,) * 3
+    if len(values) != 3:
+        raise ValueError(f"phase_limit: one value or three (L1, L2, L3), got {phase_limit!r}")
+    a, b, c = (math.inf if math.isnan(value) else max(value, 0.0) for value in values)
+    return (a, b, c)
 
 
 def _phase_names(phases: Sequence[int]) -> str:
@@ -99,20 +120,21 @@ class Distributor:
         self,
         target_power: float,
         chargers: Sequence[ChargerState],
-        phase_limit: float | None,
+        phase_limit: PhaseLimit | None,
         now: float,
     ) -> Allocation:
         """Every charger's current limit for a target power (W) and a phase limit (A).
 
-        `phase_limit` None means no fuse limit. A NaN or negative target counts as
+        `phase_limit` is one limit for every grid phase, or a tuple of three (L1, L2,
+        L3; e.g. a fuse minus what other loads draw per phase); None or NaN means no
+        limit on that phase, a negative limit counts as 0. A NaN or negative target counts as
         0 W (nothing may charge), +inf as unlimited. Charger ids must be unique;
         chargers no longer passed are forgotten.
         """
         elapsed = 0.0 if self._last_now is None else max(0.0, now - self._last_now)
         self._last_now = now if self._last_now is None else max(now, self._last_now)
         target = target_power if target_power > 0 else 0.0  # NaN > 0 is False
-        fuse = math.inf if phase_limit is None or math.isnan(phase_limit) else phase_limit
-        fuse = max(fuse, 0.0)
+        fuses = _fuses(phase_limit)
         ids = [state.charger_id for state in chargers]
         if len(set(ids)) != len(ids):
             raise ValueError("chargers: duplicate charger ids")
@@ -140,7 +162,9 @@ class Distributor:
                 decisions[state.charger_id] = outcome
                 self._remember(memory, 0.0, now)
 
-        capacity: dict[Hashable, float] = {phase: fuse - reserved[phase - 1] for phase in (1, 2, 3)}
+        capacity: dict[Hashable, float] = {
+            phase: fuses[phase - 1] - reserved[phase - 1] for phase in (1, 2, 3)
+        }
         capacity[POWER] = target - reserved_power
         overloaded = {link for link, cap in capacity.items() if cap < 0}
 
@@ -158,13 +182,15 @@ class Distributor:
                 hold.reserve * volts,
                 controlled=False,
                 reserved=_on_phases(state.phases, hold.reserve),
+                resume=self._memory[state.charger_id].resume,
             )
             self._remember(self._memory[state.charger_id], limit, now)
 
         for ev, current, code, reason in share(evs, capacity, now, self._config):
             decisions[ev.key] = ChargerDecision(
-                ev.key, current, code, reason, ev.grid, len(ev.grid), current * ev.watts_per_amp
-            )
+                ev.key, current, code, reason, ev.grid, len(ev.grid),
+                current * ev.watts_per_amp, resume=ev.memory.resume,
+            )  # fmt: skip
             self._remember(ev.memory, current, now)
 
         ordered = {cid: decisions[cid] for cid in ids}
@@ -204,12 +230,12 @@ class Distributor:
             return zero(DecisionCode.NO_EV, "no EV: nothing reserved")
         if not memory.session:
             memory.start_session(now)
-        if state.status == "uncertain":
+        if state.status == ChargerStatus.UNCERTAIN:
             return self._hold(state, memory, DecisionCode.UNCERTAIN, "uncertain: a write failed")
         memory.reserve = None
         currents = measured_currents(sample, len(state.phases))
         draw = max(currents)
-        if state.status == "not_working" or not sample.usable:
+        if state.status == ChargerStatus.NOT_WORKING or not sample.usable:
             if draw > cfg.active_current:
                 reason = f"not working, yet draws {draw:.1f} A: reserved"
                 return _Held(0.0, min(draw, state.max_current), DecisionCode.NOT_WORKING, reason)
@@ -222,6 +248,9 @@ class Distributor:
                 DecisionCode.BELOW_MINIMUM,
                 f"charger maximum {state.max_current:g} A is below the minimum {minimum:g} A",
             )
+        update_resume(memory, draw, minimum, top, step, now, cfg)
+        if memory.learned_min is not None:
+            minimum = max(minimum, memory.learned_min)
         terminals = ev_terminals(memory, currents, state.ev_phases, cfg.active_current)
         nominal = state.nominal_voltage or cfg.nominal_voltage
         charging = memory.on_since is not None and memory.limit > 0
@@ -230,6 +259,8 @@ class Distributor:
         else:
             memory.low_since = None
         idle = update_idle(memory, draw, charging, now, cfg)
+        if not charging and not idle:
+            memory.waited += elapsed
         upper = top if memory.cap is None else max(minimum, min(top, memory.cap))
         ramp = memory.limit + cfg.ramp_up_rate * elapsed if charging else cfg.initial_current
         return EvView(
@@ -273,9 +304,17 @@ class Distributor:
                 memory.on_since = now
                 memory.off_since = None
                 memory.waiting_since = None
+                memory.wake_off_since = None
+                memory.lowered_at = None
+                if memory.session and not memory.finished:
+                    memory.expect_since = now  # a started EV should draw soon
+                    memory.expect_cut = False
+            elif current < memory.limit:
+                memory.lowered_at = now
             if current > memory.limit:
                 memory.low_since = None  # give the EV time to follow the raise
         else:
+            memory.expect_since = None
             if memory.on_since is not None:
                 memory.on_since = None
                 memory.off_since = now

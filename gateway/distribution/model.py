@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.core.model import ChargerSample, Phases
+from gateway.core.status import ChargerStatus
 
 NO_CURRENT = Phases()
 """Zero on every phase."""
 
-CHARGER_STATUSES = frozenset({"working", "not_working", "uncertain"})
-"""The status tracker's verdicts (`gateway.core.status.ChargerStatus` values)."""
+PhaseLimit = float | tuple[float, float, float]
+"""A fuse limit (A): the same on every grid phase, or one per grid phase L1..L3."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,8 @@ class ChargerState:
         fresh: False when `sample` is missing or older than the pool's max data age:
             the charger cannot be commanded reliably, so it is assumed to draw what it
             was last allowed (see `Distributor`).
-        status: The status tracker's verdict: "working", "not_working" or
-            "uncertain" (a recent write failed). `ChargerStatus` members are accepted.
+        status: The status tracker's verdict (`UNCERTAIN`: a recent write failed).
+            Its string value ("working", ...) is accepted and turned into the enum.
     """
 
     charger_id: str
@@ -51,7 +52,7 @@ class ChargerState:
     ev_phases: int | None = None
     sample: ChargerSample | None = None
     fresh: bool = True
-    status: str = "working"
+    status: ChargerStatus = ChargerStatus.WORKING
 
     def __post_init__(self) -> None:
         where = f"charger {self.charger_id!r}"
@@ -67,8 +68,14 @@ class ChargerState:
             raise ValueError(f"{where}: min_current must be > 0 A")
         if self.ev_phases is not None and not 1 <= self.ev_phases <= len(self.phases):
             raise ValueError(f"{where}: ev_phases must be between 1 and {len(self.phases)}")
-        if self.status not in CHARGER_STATUSES:
-            raise ValueError(f"{where}: status must be one of {sorted(CHARGER_STATUSES)}")
+        if isinstance(self.status, ChargerStatus):
+            return
+        try:
+            status = ChargerStatus(self.status)
+        except ValueError:
+            choices = ", ".join(member.value for member in ChargerStatus)
+            raise ValueError(f"{where}: status must be one of {choices}") from None
+        object.__setattr__(self, "status", status)
 
 
 class DecisionCode(StrEnum):
@@ -92,6 +99,8 @@ class DecisionCode(StrEnum):
     """Drew nothing for a while; its place went to EVs that draw."""
     PAUSED_LIMIT = "paused_limit"
     """Cut to 0: the target or a phase limit cannot hold its minimum current."""
+    WAKING = "waking"
+    """At 0 for a moment: a wake-up toggle for an EV that did not resume."""
     NO_EV = "no_ev"
     """No EV plugged in: nothing reserved."""
     NOT_WORKING = "not_working"
@@ -102,6 +111,31 @@ class DecisionCode(StrEnum):
     """No fresh data: limit held (never raised); its last limit is reserved."""
     UNCERTAIN = "uncertain"
     """A write failed recently: limit held (never raised); its last limit is reserved."""
+
+
+WANTS_POWER = frozenset(
+    {
+        DecisionCode.WAITING,
+        DecisionCode.PAUSED_MIN_OFF,
+        DecisionCode.PAUSED_ROTATION,
+        DecisionCode.PAUSED_LIMIT,
+        DecisionCode.BELOW_MINIMUM,
+        DecisionCode.WAKING,
+    }
+)
+"""Codes of an EV that would take power but gets 0 (see `Allocation.blocked`)."""
+
+
+class ResumeState(StrEnum):
+    """Whether an EV took power when it was (re)started; `ChargerDecision.resume`."""
+
+    OK = "ok"
+    """Nothing wrong seen: it draws, or it was not started and is not expected to."""
+    WAKING = "waking"
+    """It drew nothing within `resume_timeout` of a start: wake-up toggles under way."""
+    STALLED = "stalled"
+    """Every wake-up failed: it still draws nothing (asleep, or full). Until it draws
+    or unplugs it keeps this mark; it is not rotated out for the rest of the session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +154,7 @@ class ChargerDecision:
             uncertain or not working chargers, whose `reserved` current is counted
             instead.
         reserved: Current (A) per grid phase counted for an uncontrolled charger.
+        resume: Whether the EV took power after its last (re)start (`ResumeState`).
     """
 
     charger_id: str
@@ -131,6 +166,7 @@ class ChargerDecision:
     power: float
     controlled: bool = True
     reserved: Phases = NO_CURRENT
+    resume: ResumeState = ResumeState.OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +176,8 @@ class Allocation:
     Attributes:
         timestamp: The `now` of the call.
         target_power: The target it was given (W), after sanitising (NaN -> 0).
-        phase_limit: The fuse limit per grid phase (A), None for none.
+        phase_limit: The fuse limit (A) as given: one for every grid phase, one per
+            grid phase, or None for none.
         decisions: Per charger id, its decision.
         power: Estimated power of the allocation (W): controlled chargers at their
             limit on their EV's phases, plus what uncontrolled ones are assumed to draw.
@@ -152,7 +189,7 @@ class Allocation:
 
     timestamp: float
     target_power: float
-    phase_limit: float | None
+    phase_limit: PhaseLimit | None
     decisions: Mapping[str, ChargerDecision]
     power: float
     phase_currents: Phases
@@ -172,3 +209,22 @@ class Allocation:
     def reason(self, charger_id: str) -> str:
         """Why one charger got its limit, in words."""
         return self.decisions[charger_id].reason
+
+    @property
+    def blocked(self) -> dict[str, DecisionCode]:
+        """Chargers whose EV would take power but gets 0, with the code saying why.
+
+        When a positive target leaves every limit at 0, these explain it (e.g.
+        `WAITING`: no room for the minimum; `BELOW_MINIMUM`: the charger cannot reach
+        it); an empty result then means no EV can take power now.
+        """
+        return {
+            cid: decision.code
+            for cid, decision in self.decisions.items()
+            if decision.current <= 0 and decision.code in WANTS_POWER
+        }
+
+    @property
+    def resume(self) -> dict[str, ResumeState]:
+        """Per charger id, whether its EV took power after its last (re)start."""
+        return {cid: decision.resume for cid, decision in self.decisions.items()}

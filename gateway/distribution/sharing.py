@@ -6,6 +6,8 @@ chargers' reserves, and returns each EV's limit, decision code and reason.
 
 Idle EVs (drawing nothing) are admitted last; if they then hold current that an EV
 that draws could use, they are paused and the sharing is done once more without them.
+An EV in the 0 half of a wake-up toggle gets 0 with its minimum kept free, so the
+"on" half that follows fits without cutting anyone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from gateway.distribution.admission import Candidate, Priority, admit, priority_of
 from gateway.distribution.config import DistributionConfig
-from gateway.distribution.model import ChargerState, DecisionCode
+from gateway.distribution.model import ChargerState, DecisionCode, ResumeState
 from gateway.distribution.tracking import ChargerMemory
 from gateway.distribution.waterfill import Flow, fill_in_steps, floor_to_step
 
@@ -83,13 +85,24 @@ def share(
     outcomes: list[Outcome] = []
     candidates: list[Candidate] = []
     views = {ev.key: ev for ev in evs}
+    room = dict(capacity)
+    waking: set[str] = set()
     for ev in evs:
         memory = ev.memory
-        if not ev.charging and ev.idle:
+        attempt = f"attempt {memory.wake_attempt} of {config.wake_attempts}"
+        if memory.wake_off_since is not None:
+            if ev.charging or now - memory.wake_off_since < config.wake_pause:
+                reason = f"waking: drew nothing after a start; at 0 for a wake-up ({attempt})"
+                outcomes.append((ev, 0.0, DecisionCode.WAKING, reason))
+                for link, coef in ev.usage().items():
+                    room[link] = room.get(link, float("inf")) - coef * ev.minimum
+                continue
+            waking.add(ev.key)
+        elif not ev.charging and ev.idle:
             reason = "paused: EV idle (drew nothing); offered power again later"
             outcomes.append((ev, 0.0, DecisionCode.PAUSED_IDLE, reason))
             continue
-        if not ev.charging and memory.off_since is not None:
+        elif not ev.charging and memory.off_since is not None:
             left = config.min_off_time - (now - memory.off_since)
             if left > 0:
                 reason = f"paused: min off time ({left:.0f} s left)"
@@ -98,6 +111,9 @@ def share(
         priority, rank, starving = priority_of(
             on_since=memory.on_since if ev.charging else None,
             waiting_since=memory.waiting_since,
+            waited=memory.waited,
+            keep=memory.no_resume,
+            waking=ev.key in waking,
             idle=ev.idle,
             now=now,
             min_on_time=config.min_on_time,
@@ -108,7 +124,7 @@ def share(
     excluded: set[str] = set()
     while True:
         pool = [c for c in candidates if c.key not in excluded]
-        admitted, refused = admit(pool, capacity)
+        admitted, refused = admit(pool, room)
         flows = [
             Flow(
                 key,
@@ -119,7 +135,7 @@ def share(
             )
             for key in admitted
         ]
-        currents = fill_in_steps(flows, capacity, order=admitted)
+        currents = fill_in_steps(flows, room, order=admitted)
         starved = any(
             currents[key] < floor_to_step(views[key].ceiling, views[key].state.step) - _EPS
             for key in admitted
@@ -143,8 +159,11 @@ def share(
     started = any(priorities[key] == Priority.WAITING for key in admitted)
     for key in admitted:
         ev = views[key]
-        code, reason = _admitted_reason(ev, currents[key], used, capacity, config)
-        if not ev.charging:
+        code, reason = _admitted_reason(ev, currents[key], used, room, config)
+        if key in waking:
+            attempt = f"attempt {ev.memory.wake_attempt} of {config.wake_attempts}"
+            reason = f"waking: on again at {ev.minimum:.1f} A minimum ({attempt}); {reason}"
+        elif not ev.charging:
             waited = now - _since(ev.memory.waiting_since, now)
             reason = f"started after waiting {waited:.0f} s; {reason}"
         outcomes.append((ev, currents[key], code, reason))
@@ -156,7 +175,12 @@ def share(
             queue += 1
             reason += f" (queue position {queue})"
         outcomes.append((ev, 0.0, code, reason))
-    return outcomes
+    return [
+        (ev, amps, code, f"{reason}; stalled: drew nothing after every wake-up")
+        if ev.memory.resume == ResumeState.STALLED
+        else (ev, amps, code, reason)
+        for ev, amps, code, reason in outcomes
+    ]
 
 
 def _admitted_reason(

@@ -12,6 +12,15 @@
   `probe_band` of its limit again, and then it ramps up like any other EV.
 - Idleness: an admitted EV drawing nothing for `idle_timeout` is idle (full or
   asleep); it is offered power again every `idle_probe_period`.
+- Resume (`update_resume`): an EV that stops drawing right after a cut below what
+  it drew has a minimum above the limit: its minimum is raised by `wake_raise` (no
+  pause). An EV started that draws nothing for `resume_timeout` did not resume.
+  It gets a wake-up toggle (0 for `wake_pause`, then its minimum again: with the
+  start, 0 -> min -> 0 -> min); from
+  the second toggle on, the minimum offered rises by `wake_raise` (EVs that draw
+  nothing below e.g. 8 A). After `wake_attempts` toggles it is stalled. Either way it
+  is marked as seen not to resume and is no longer rotated out in this session. An
+  EV that once went idle on its own (full) is not expected to draw when restarted.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from dataclasses import dataclass
 
 from gateway.core.model import ChargerSample
 from gateway.distribution.config import DistributionConfig
+from gateway.distribution.model import ResumeState
 from gateway.distribution.waterfill import ceil_to_step
 
 
@@ -52,6 +62,28 @@ class ChargerMemory:
     """When the EV was declared idle; None when not idle."""
     reserve: float | None = None
     """Current assumed drawn while uncontrolled (kept until it is controlled again)."""
+    waited: float = 0.0
+    """Seconds this session the EV waited for power (its deficit, for rotation)."""
+    last_draw: float = 0.0
+    """Highest phase current measured at the previous call (A)."""
+    lowered_at: float | None = None
+    """When the limit was last lowered while the EV kept charging."""
+    expect_since: float | None = None
+    """Since when the EV is expected to draw (started, woken or cut); None if not."""
+    expect_cut: bool = False
+    """The expectation comes from a cut below what the EV drew (not from a start)."""
+    wake_attempt: int = 0
+    """Wake-up toggles tried since the EV last drew."""
+    wake_off_since: float | None = None
+    """Start of the 0 phase of a wake-up toggle; None when no toggle is pending."""
+    resume: ResumeState = ResumeState.OK
+    """Whether the EV took power after its last (re)start."""
+    no_resume: bool = False
+    """Seen not to resume in this session: never rotated out again."""
+    learned_min: float | None = None
+    """A minimum above the configured one, learnt from a wake-up (A)."""
+    finished: bool = False
+    """Went idle on its own this session (full): restarts are not expected to draw."""
 
     def start_session(self, now: float) -> None:
         """An EV plugged in: forget the previous EV, queue the new one."""
@@ -64,6 +96,17 @@ class ChargerMemory:
         self.cap = None
         self.idle_since = None
         self.idle_at = None
+        self.waited = 0.0
+        self.last_draw = 0.0
+        self.lowered_at = None
+        self.expect_since = None
+        self.expect_cut = False
+        self.wake_attempt = 0
+        self.wake_off_since = None
+        self.resume = ResumeState.OK
+        self.no_resume = False
+        self.learned_min = None
+        self.finished = False
 
     def end_session(self) -> None:
         """The EV left: nothing is kept about it."""
@@ -143,5 +186,59 @@ def update_idle(
         memory.idle_since = now
     if now - memory.idle_since >= config.idle_timeout:
         memory.idle_at = now
+        memory.finished = True
         return True
     return False
+
+
+def update_resume(
+    memory: ChargerMemory,
+    draw: float,
+    minimum: float,
+    top: float,
+    step: float,
+    now: float,
+    config: DistributionConfig,
+) -> None:
+    """Notice an EV that does not take power after a start and schedule its wake-up.
+
+    `draw` is the highest phase current now, `minimum` the charger's minimum and
+    `top` its maximum on the step. Call once per call for a controllable EV.
+    """
+    charging = memory.on_since is not None and memory.limit > 0
+    if draw > config.active_current:
+        memory.expect_since = None
+        memory.expect_cut = False
+        memory.wake_attempt = 0
+        memory.wake_off_since = None
+        memory.resume = ResumeState.OK
+    elif charging:
+        cut = memory.lowered_at
+        if (
+            memory.expect_since is None
+            and cut is not None
+            and now - cut <= config.resume_timeout
+            and memory.last_draw >= memory.limit - config.probe_band
+            and memory.last_draw > config.active_current
+        ):
+            memory.expect_since = cut  # stopped right after a cut: a higher minimum?
+            memory.expect_cut = True
+        since = memory.expect_since
+        if since is not None and now - since >= config.resume_timeout and memory.expect_cut:
+            # It was awake a moment ago: no toggle, only a higher minimum, step by step.
+            base = max(memory.limit, memory.learned_min or minimum)
+            memory.learned_min = min(top, ceil_to_step(base + config.wake_raise, step))
+            memory.expect_since = now if memory.learned_min < top else None
+        elif since is not None and now - since >= config.resume_timeout:
+            memory.expect_since = None
+            memory.no_resume = True
+            if memory.wake_attempt < config.wake_attempts:
+                memory.wake_attempt += 1
+                memory.wake_off_since = now
+                memory.resume = ResumeState.WAKING
+                if memory.wake_attempt > 1:
+                    base = memory.learned_min or minimum
+                    memory.learned_min = min(top, ceil_to_step(base + config.wake_raise, step))
+            else:
+                memory.resume = ResumeState.STALLED
+    memory.last_draw = draw

@@ -133,16 +133,21 @@ class PlannedRead:
 
 
 def compile_reads(
-    codecs: Iterable[tuple[RegisterRange, FieldCodec]], max_gap: int
+    codecs: Iterable[tuple[RegisterRange, FieldCodec]],
+    max_gap: int,
+    max_count: int = MAX_READ_COUNT,
 ) -> tuple[PlannedRead, ...]:
     """Plan the requests for these values and place each codec inside its request.
+
+    `max_count` caps the registers per request, for devices that answer fewer than the
+    Modbus maximum at once (see `plan_reads`).
 
     `codecs` pairs each value's register range with a codec whose `offset` is ignored
     (it is recomputed relative to the request that carries the value). Codecs whose
     name is "state" decode as codes (int or str), all others as numbers.
     """
     pairs = list(codecs)
-    blocks = plan_reads((r for r, _ in pairs), max_gap=max_gap)
+    blocks = plan_reads((r for r, _ in pairs), max_gap=max_gap, max_count=max_count)
     planned: list[PlannedRead] = []
     for block in blocks:
         numbers: list[FieldCodec] = []

@@ -15,11 +15,11 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from gateway.adapters.modbus.decoding import (
     DataType,
@@ -60,6 +60,8 @@ __all__ = [
     "StateCode",
     "WatchdogSpec",
     "available_profiles",
+    "compile_register",
+    "load_named_file",
     "load_profile",
     "load_profile_file",
     "parse_profile",
@@ -184,14 +186,30 @@ def available_profiles() -> list[Profile]:
 
 def load_profile_file(path: str | Path) -> Profile:
     """A profile from any TOML file; its `name` must match the file name."""
+    return load_named_file(path, parse_profile, "profile")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_P = TypeVar("_P", bound=_Named)
+
+
+def load_named_file(
+    path: str | Path, parse: Callable[[Mapping[str, Any], str], _P], what: str
+) -> _P:
+    """A device profile of any kind (charger, meter) from a TOML file: read, `parse`d,
+    and its `name` checked against the file name; errors start with `what` and the path."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"profile {path}: {exc}") from exc
-    profile = parse_profile(data, str(path))
+        raise ProfileError(f"{what} {path}: {exc}") from exc
+    profile = parse(data, str(path))
     if profile.name != path.stem:
-        raise ProfileError(f"profile {path}: name {profile.name!r} must match the file name")
+        raise ProfileError(f"{what} {path}: name {profile.name!r} must match the file name")
     return profile
 
 
@@ -213,10 +231,15 @@ def _profiles_dir() -> Path:
     return Path(str(resources.files("gateway") / "profiles"))
 
 
-def _register(name: str, model: RegisterModel, defaults: RegisterDefaults) -> RegisterSpec:
+def _register(
+    name: str,
+    model: RegisterModel,
+    defaults: RegisterDefaults,
+    plausible: Mapping[str, tuple[float, float]] = PLAUSIBLE,
+) -> RegisterSpec:
     data_type = model.type or defaults.type or DataType.FLOAT32
-    kind = name[: -len("_l1")] if name.startswith(("voltage_l", "current_l")) else name
-    valid = model.range or PLAUSIBLE.get(kind)
+    kind = name[: -len("_l1")] if re.search(r"_l[123]$", name) else name
+    valid = model.range or plausible.get(kind)
     bounds = {} if valid is None else {"minimum": valid[0], "maximum": valid[1]}
     spec = RegisterSpec(
         name=name,
@@ -240,6 +263,19 @@ def _register(name: str, model: RegisterModel, defaults: RegisterDefaults) -> Re
     if (spec.mask is not None or spec.shift) and not is_integer_type(data_type):
         raise ValueError(f"registers.{name}: mask and shift are only for integer registers")
     return spec
+
+
+def compile_register(
+    name: str,
+    model: RegisterModel,
+    defaults: RegisterDefaults,
+    plausible: Mapping[str, tuple[float, float]],
+) -> RegisterSpec:
+    """One validated register of any device profile (meters use it too): its type, word
+    order and function code from `defaults` where the register does not say, and its
+    plausible range from `plausible` by kind (`current_l2` -> "current") unless it
+    gives its own `range`. Raises ValueError naming the register."""
+    return _register(name, model, defaults, plausible)
 
 
 def _compile(model: ProfileFile) -> Profile:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,6 +62,11 @@ class SerialBus(Transport):
         self.settings = settings
         self.key = _key(settings.port)
         self._users: set[int] = set()
+
+    @property
+    def sharers(self) -> int:
+        """Units whose operations queue on this line's lock."""
+        return max(1, len(self._users))
 
     @property
     def users(self) -> int:
@@ -161,6 +167,7 @@ class ModbusRtuCharger(ModbusCharger):
         nominal_voltage: float = 230.0,
         timeout: float = 1.0,
         safe_current: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Set up the adapter on the bus of `serial.port` (nothing is opened until the
         first call). `timeout` (s) bounds every request; see `ModbusCharger`."""
@@ -181,6 +188,7 @@ class ModbusRtuCharger(ModbusCharger):
                 wired_phases,
                 nominal_voltage,
                 safe_current,
+                clock,
             )
         except BaseException:
             bus.forget(self)

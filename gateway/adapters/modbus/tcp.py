@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -103,6 +104,7 @@ class ModbusCharger:
         wired_phases: int,
         nominal_voltage: float = 230.0,
         safe_current: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Set up the adapter; nothing is sent until the first call.
 
@@ -111,7 +113,8 @@ class ModbusCharger:
         (for the inclusion bounds when the EV draws nothing yet). The transport's
         timeout bounds the connect and every request. `safe_current` (A), where set, is
         written to the charger's fail-safe current register at each (re)connection,
-        where the profile marks it writable; otherwise one warning is logged.
+        where the profile marks it writable; otherwise one warning is logged. `clock`
+        (monotonic seconds) stamps samples and schedules the keepalive.
         """
         if not max_current > 0 or wired_phases not in (1, 2, 3):
             raise ValueError(
@@ -119,6 +122,7 @@ class ModbusCharger:
                 f"1-3 wired phases (got {max_current}, {wired_phases})"
             )
         self._id = charger_id
+        self._clock = clock
         self._transport = transport
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
         self.unit_id = self.profile.unit_id if unit_id is None else unit_id
@@ -176,15 +180,54 @@ class ModbusCharger:
         kind = type(self).__name__
         return f"{kind}({self._id!r}, {self._transport.label}, {self.profile.name})"
 
+    def deadline(self, requests: int) -> float:
+        """Seconds an operation of `requests` requests may take in all: each request
+        has the timeout, plus a reconnect and the startup writes, times the units that
+        may hold the line's lock first (one on TCP). A safety net only: every request
+        already times out by itself."""
+        return (
+            self.timeout
+            * (requests + 2 + len(self.profile.startup_writes))
+            * (self._transport.sharers)
+        )
+
+    @property
+    def read_deadline(self) -> float:
+        """Seconds a whole `read()` may take (see `deadline`)."""
+        return self.deadline(len(self.profile.read_plan))
+
+    @property
+    def write_deadline(self) -> float:
+        """Seconds a `set_current_limit` or `keep_alive` may take (see `deadline`)."""
+        return self.deadline(2)
+
     async def read(self) -> ChargerSample:
-        """Read one sample with the profile's planned requests; rewrite the setpoint
-        first when the profile's keepalive interval has passed."""
+        """Read one sample with the profile's planned requests."""
         values: dict[str, Any] = {}
         async with self._lock:
             await self._connected()
-            await self._keep_alive()
             await self._read_planned(values)
         return self._sample(values)
+
+    def next_keepalive_due(self) -> float | None:
+        """When (on the adapter's clock) the watchdog next wants a write; None when
+        nothing is to be kept alive (no limit held, or no watchdog)."""
+        if self._limit is None:
+            return None
+        due: list[float] = []
+        if self._keepalive is not None:
+            due.append(self._limit_at + self._keepalive)
+        if self._heartbeat is not None:
+            due.append(self._heartbeat_at + self._heartbeat.interval)
+        return min(due) if due else None
+
+    async def keep_alive(self) -> None:
+        """Rewrite the setpoint and write the heartbeat where they are due."""
+        if self.next_keepalive_due() is None:
+            return
+        async with self._lock:
+            await self._connected()
+            await self._keep_alive()
 
     async def _read_planned(self, values: dict[str, Any]) -> None:
         block: ReadBlock | None = None
@@ -220,7 +263,7 @@ class ModbusCharger:
         limit = get("current_limit", self._limit)
         phases = phases_in_use(current, self.wired_phases)
         return ChargerSample(
-            timestamp=time.time(),
+            timestamp=self._clock(),
             active_power=values["active_power"],
             current=current,
             voltage=voltage,
@@ -324,7 +367,7 @@ class ModbusCharger:
         """Rewrite the setpoint / write the heartbeat when the watchdog wants it."""
         if self._limit is None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if self._keepalive is not None and now - self._limit_at >= self._keepalive:
             await self._write_setpoint(self._limit)
         heartbeat = self._heartbeat
@@ -351,7 +394,7 @@ class ModbusCharger:
             self._limit = None  # stop refreshing a limit the charger may not hold
             raise
         self._limit = amps
-        self._limit_at = time.monotonic()
+        self._limit_at = self._clock()
 
     def _encode(self, spec: SetpointSpec, amps: float, what: str) -> list[int]:
         try:
@@ -421,6 +464,7 @@ class ModbusTcpCharger(ModbusCharger):
         nominal_voltage: float = 230.0,
         timeout: float = 1.0,
         safe_current: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Set up the adapter; nothing connects until the first call. `timeout` (s)
         bounds the connect and every request; see `ModbusCharger` for the rest."""
@@ -435,6 +479,7 @@ class ModbusTcpCharger(ModbusCharger):
             wired_phases,
             nominal_voltage,
             safe_current,
+            clock,
         )
         self.host = host
         self.port = port

@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+import pymodbus
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException
@@ -46,6 +47,11 @@ class Transport(ABC):
     @abstractmethod
     def _new_client(self, on_connection_change: Callable[[bool], None]) -> ModbusBaseClient:
         """A new, unconnected pymodbus client (timeout set, retries and reconnect off)."""
+
+    @property
+    def sharers(self) -> int:
+        """How many adapters take turns on this connection (1 on TCP)."""
+        return 1
 
     @property
     def connected(self) -> bool:
@@ -161,15 +167,28 @@ class TcpTransport(Transport):
         )
 
 
+PRIVATE_API_VERSION = "3.16."
+"""The pymodbus minor version whose private `ctx.response_future` this module uses;
+tests/test_modbus_adapter.py fails when an upgrade moves it."""
+
+
+def pending_response(client: ModbusBaseClient) -> object:
+    """The future of the request in flight: the one place that reads pymodbus' private
+    transaction manager (`client.ctx.response_future`); None on another version."""
+    if not pymodbus.__version__.startswith(PRIVATE_API_VERSION):
+        return None
+    return getattr(getattr(client, "ctx", None), "response_future", None)
+
+
 def fail_pending_request(client: ModbusBaseClient, reason: str) -> None:
     """Fail the request in flight on a connection that is going away.
 
     pymodbus 3.16 leaves it waiting for its full timeout; failing it at once turns a
     closed connection (charger reboot, idle close, USB adapter pulled) into a prompt
-    "connection lost". Uses the transaction manager's `response_future` (pymodbus is
-    pinned to one minor version).
+    "connection lost". On another pymodbus version nothing is done (the request then
+    fails at its timeout).
     """
-    future = getattr(getattr(client, "ctx", None), "response_future", None)
+    future = pending_response(client)
     if isinstance(future, asyncio.Future) and not future.done():
         future.set_exception(ConnectionException(reason))
         future.exception()  # retrieved: when no request was in flight nobody awaits it

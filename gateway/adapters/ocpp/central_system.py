@@ -20,7 +20,8 @@ import asyncio
 import hmac
 import logging
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
@@ -64,6 +65,7 @@ class OcppCentralSystem:
         chargers: list[ChargerConfig],
         nominal_voltage: float = 230.0,
         probe_interval: float | None = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
         self._by_charge_point: dict[str, OcppCharger] = {}
@@ -71,7 +73,7 @@ class OcppCentralSystem:
         for charger_config in chargers:
             if charger_config.adapter != "ocpp":
                 continue
-            charger = OcppCharger(charger_config, config, nominal_voltage, probe_interval)
+            charger = OcppCharger(charger_config, config, nominal_voltage, probe_interval, clock)
             if charger.charge_point_id in self._by_charge_point:
                 raise ValueError(
                     f"charger {charger.charger_id}: charge_point_id "

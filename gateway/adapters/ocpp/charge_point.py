@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ocpp.v16 import call
@@ -68,10 +69,12 @@ class OcppCharger:
         ocpp: OcppConfig,
         nominal_voltage: float = 230.0,
         probe_interval: float | None = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if config.charge_point_id is None:
             raise ValueError(f"charger {config.id}: an OCPP charger needs charge_point_id")
         self._config = config
+        self._clock = clock  # monotonic: stamps samples (last frame received)
         self._charge_point_id = config.charge_point_id
         self._ocpp = ocpp
         self._nominal_voltage = nominal_voltage
@@ -195,7 +198,7 @@ class OcppCharger:
     def pdu_received(self, session: ChargePointSession) -> None:
         """Any frame from the current connection proves the charge point alive."""
         if session is self._session:
-            self._state.frame_received(time.time())
+            self._state.frame_received(self._clock())
 
     def resync_requested(self, session: ChargePointSession) -> None:
         """Rebuild the charger's state on this connection (see the module docstring)."""
@@ -348,7 +351,7 @@ class OcppCharger:
     async def _probe(self, session: ChargePointSession, interval: float) -> None:
         """Ask a silent charge point for a Heartbeat, so its answer refreshes liveness."""
         while True:
-            silent_for = time.time() - (self._state.last_seen or 0.0)
+            silent_for = self._clock() - (self._state.last_seen or -math.inf)
             if silent_for < interval:
                 await asyncio.sleep(interval - silent_for)
                 continue
