@@ -167,7 +167,7 @@ async def test_daemon_limits_a_goe_next_to_the_new_modbus_chargers(
             # a generous timeout: a poll timing out while the daemon stops can swallow
             # the stop on Python 3.11 (asyncio.wait_for in the poller)
             *(
-                modbus_charger(f"{p}-1", group[0], timeout=2.0)
+                modbus_charger(f"{p}-1", group[0], timeout=2.0, poll_interval=0.5)
                 for p, group in zip(NEW_MODBUS, sims, strict=True)
             ),
             {
@@ -175,7 +175,7 @@ async def test_daemon_limits_a_goe_next_to_the_new_modbus_chargers(
                 "adapter": "go-e",
                 "host": "127.0.0.1",
                 "port": goe.port,
-                "poll_interval": 0.2,
+                "poll_interval": 0.5,
                 "timeout": 2.0,
                 "max_current": 16.0,
             },
