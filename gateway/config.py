@@ -172,7 +172,7 @@ class SimulatedEvConfig(_Section):
 
 class ChargerConfig(_Section):
     id: Name
-    adapter: Literal["modbus", "ocpp", "simulated"]
+    adapter: Literal["modbus", "ocpp", "simulated", "go-e"]
     profile: str | None = None
     host: str | None = None
     port: int = Field(502, ge=1, le=65535)
@@ -191,6 +191,14 @@ class ChargerConfig(_Section):
     connector_id: int = Field(1, ge=1, le=16)
     simulated_ev: SimulatedEvConfig = Field(default_factory=SimulatedEvConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _goe_port(cls, data: Any) -> Any:
+        """A go-e Charger's HTTP API listens on port 80 unless the config says otherwise."""
+        if isinstance(data, dict) and data.get("adapter") == "go-e" and "port" not in data:
+            return {**data, "port": 80}
+        return data
+
     @field_validator("phases")
     @classmethod
     def _phases_are_grid_phases(cls, phases: list[int]) -> list[int]:
@@ -207,6 +215,10 @@ class ChargerConfig(_Section):
                 raise ValueError('adapter "modbus" needs a profile (see `ev-gateway profiles`)')
             if self.host is None and self.serial is None:
                 raise ValueError('adapter "modbus" needs host (TCP) or serial (RTU)')
+        if self.adapter == "go-e" and self.host is None:
+            raise ValueError(
+                'adapter "go-e" needs host (the charger\'s address; port 80 unless set)'
+            )
         if self.profile is not None and not (PROFILES_DIR / f"{self.profile}.toml").is_file():
             known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml")))
             raise ValueError(f"unknown profile {self.profile!r}; known profiles: {known}")

@@ -39,7 +39,6 @@ from gateway.adapters.modbus.profile import Profile, RegisterSpec, SetpointSpec,
 from gateway.adapters.modbus.transport import TcpTransport, Transport
 from gateway.core.model import (
     ChargerSample,
-    ComponentState,
     Phases,
     charger_inclusion_bounds,
     phases_in_use,
@@ -259,9 +258,8 @@ class ModbusCharger:
                 f"unknown state code {code!r}; the profile {self.profile.name!r} "
                 f"knows {sorted(map(str, self.profile.state_codes))}"
             )
-        component = state[1]
-        if component is ComponentState.READY and get("charging"):
-            component = ComponentState.CHARGING  # the profile's separate charging register
+        # the profile's separate charging register, where it has one, refines "ready"
+        component = self.profile.component_state(state[1], get("charging"))
         limit = get("current_limit", self._limit)
         phases = phases_in_use(current, self.wired_phases)
         return ChargerSample(
