@@ -1,0 +1,387 @@
+"""The whole daemon at fleet scale, measured from outside.
+
+    python -m benchmarks.fleet_scale --chargers 100 1000 --window 30 --rounds 30
+
+For each N, in one run:
+- mosquitto on a free port;
+- N simulated generic-profile chargers served by separate processes (`serve` mode of
+  this module: up to `--per-host` chargers each, on free ports; they count the requests
+  they answer and stamp every setpoint write with the wall clock);
+- `python -m gateway.cli run --config CFG` as its own process, polling all of them at
+  `--poll-interval` (1 s);
+- a bare pymodbus asyncio loop (`bare` mode of this module) as its own process, one
+  task per charger reading the same registers from the same simulators at the same
+  interval: the floor any pymodbus-based gateway pays.
+
+After `--warmup` seconds, CPU of the daemon and of the bare loop is read from
+/proc/<pid>/stat over `--window` seconds. The daemon's polls are the requests the
+simulators answered in the window minus the bare loop's reads (which it counts) and
+minus the setpoint writes, divided by the requests per poll. Printed: µs CPU per poll
+for both, their ratio, the daemon's achieved poll rate (polls per charger-second).
+
+Then the bare loop stops and `--rounds` proposals alternate every EV between 6 A and
+8 A; for each, the simulators' first write after the proposal gives "proposal published
+-> first write at a charger" and "-> last charger's first write" (ms, median and p99;
+a raise starts with a ramp step, a cut is written whole). The daemon keeps polling all
+chargers meanwhile. Last, the daemon's RSS; the RSS per charger is
+(RSS at N - RSS at `--base` chargers) / (N - base), the base daemon measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from benchmarks._common import (
+    VOLTS,
+    cpu_seconds,
+    percentile,
+    rss_kib,
+    start_mosquitto,
+    write_gateway_config,
+)
+
+PROPOSE = "ev-gateway/pools/default/propose_power"
+BOUNDS = "ev-gateway/pools/default/system_power_bounds"
+
+
+# --------------------------------------------------------------------- child: simulators
+async def serve_mode(count: int) -> None:
+    """Serve `count` plugged simulators; answer JSON commands on stdin, one per line."""
+    from gateway.simulator.serve import start_simulators, stop_simulators
+
+    sims = await start_simulators(count, "generic")
+    marks = [0] * len(sims)
+    print(json.dumps({"ports": [s.port for s in sims]}), flush=True)
+    reader = await _stdin_reader()
+    try:
+        while line := await reader.readline():
+            command = json.loads(line)
+            answer: dict[str, Any]
+            if command["cmd"] == "stats":
+                answer = {
+                    "requests": sum(s.request_count for s in sims),
+                    "writes": sum(len(s.writes) for s in sims),
+                }
+            elif command["cmd"] == "mark":
+                marks = [len(s.writes) for s in sims]
+                answer = {}
+            elif command["cmd"] == "at":
+                answer = {"count": sum(1 for s in sims if s.current_limit == command["amps"])}
+            else:  # "first": each charger's first write after the mark
+                pairs = zip(sims, marks, strict=True)
+                answer = {"times": [s.writes[m][0] for s, m in pairs if len(s.writes) > m]}
+            print(json.dumps(answer), flush=True)
+    finally:
+        await stop_simulators(sims)
+
+
+# --------------------------------------------------------------------- child: bare loop
+async def bare_mode(ports: Sequence[int], interval: float) -> None:
+    """One task per charger reading the generic read plan every `interval` s."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    from gateway.adapters.modbus.profile import load_profile
+
+    profile = load_profile("generic")
+    blocks = [planned.block for planned in profile.read_plan]
+    polls = 0
+
+    async def poll(port: int) -> None:
+        nonlocal polls
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5.0, retries=0)
+        await client.connect()
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            for block in blocks:
+                await client.read_holding_registers(
+                    block.address, count=block.count, device_id=profile.unit_id
+                )
+            polls += 1
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+    tasks = [asyncio.create_task(poll(port)) for port in ports]
+    print(json.dumps({"started": len(tasks)}), flush=True)
+    reader = await _stdin_reader()
+    while await reader.readline():
+        print(json.dumps({"polls": polls}), flush=True)
+    for task in tasks:
+        task.cancel()
+
+
+async def _stdin_reader() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+# --------------------------------------------------------------------- parent
+@dataclass
+class Child:
+    """A child process talking JSON lines on stdin/stdout."""
+
+    process: asyncio.subprocess.Process
+    first: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, *args: str) -> Child:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.fleet_scale", *args,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=2**24,
+        )  # fmt: skip
+        child = cls(process)
+        child.first = await child._read()
+        return child
+
+    async def ask(self, **command: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        await self.process.stdin.drain()
+        return await self._read()
+
+    async def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 600)
+        if not line:
+            raise RuntimeError("a benchmark child process exited")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+async def sum_stats(hosts: Sequence[Child]) -> tuple[int, int]:
+    answers = await asyncio.gather(*(h.ask(cmd="stats") for h in hosts))
+    return sum(a["requests"] for a in answers), sum(a["writes"] for a in answers)
+
+
+async def wait_all_working(count: int, broker_port: int, timeout: float) -> None:
+    """Until the pool's bounds show every charger's EV can take 6 A on 3 phases."""
+    needed = count * 6 * VOLTS * 3
+    async with aiomqtt.Client("127.0.0.1", port=broker_port) as client:
+        await client.subscribe(BOUNDS)
+        async with asyncio.timeout(timeout):
+            async for message in client.messages:
+                body = json.loads(message.payload)
+                if (body["inclusion_bounds"] or {}).get("upper", 0) >= needed:
+                    return
+
+
+async def latency_rounds(
+    hosts: Sequence[Child], count: int, rounds: int, broker_port: int
+) -> tuple[list[float], list[float]]:
+    """Proposal -> first write at any charger / at the last charger, ms per round."""
+    first: list[float] = []
+    last: list[float] = []
+    async with aiomqtt.Client("127.0.0.1", port=broker_port) as client:
+        for index in range(rounds + 2):
+            amps = 8.0 if index % 2 else 6.0
+            await asyncio.gather(*(h.ask(cmd="mark") for h in hosts))
+            sent = time.time()  # the simulators stamp writes with wall time
+            payload = json.dumps({"source": "bench", "power": count * amps * VOLTS * 3})
+            await client.publish(PROPOSE, payload, qos=1)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                answers = await asyncio.gather(*(h.ask(cmd="at", amps=amps) for h in hosts))
+                if sum(a["count"] for a in answers) == count:
+                    break
+                await asyncio.sleep(0.05)
+            answers = await asyncio.gather(*(h.ask(cmd="first") for h in hosts))
+            times = [t for a in answers for t in a["times"]]
+            if index >= 2 and len(times) == count:  # two rounds warm up
+                first.append((min(times) - sent) * 1000)
+                last.append((max(times) - sent) * 1000)
+            await asyncio.sleep(0.3)
+    return first, last
+
+
+async def start_hosts(count: int, per_host: int) -> tuple[list[Child], list[int]]:
+    sizes = [min(per_host, count - start) for start in range(0, count, per_host)]
+    hosts = await asyncio.gather(*(Child.start("serve", "--count", str(n)) for n in sizes))
+    ports = [p for h in hosts for p in h.first["ports"]]
+    return list(hosts), ports
+
+
+async def start_daemon(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run",
+        "--config", str(config), env={**os.environ},
+    )  # fmt: skip
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def measure(count: int, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    """Every figure for `count` chargers (see the module docstring)."""
+    broker, broker_port = start_mosquitto(workdir)
+    hosts: list[Child] = []
+    bare: Child | None = None
+    daemon: asyncio.subprocess.Process | None = None
+    figures: dict[str, float] = {"chargers": count}
+    try:
+        hosts, ports = await start_hosts(count, args.per_host)
+        config = workdir / f"gateway-{count}.toml"
+        write_gateway_config(config, broker_port, ports, poll_interval=args.poll_interval)
+        daemon = await start_daemon(config)
+        await wait_all_working(count, broker_port, timeout=120 + count / 10)
+        if args.window > 0:
+            bare = await Child.start("bare", "--interval", str(args.poll_interval),
+                                     "--ports", ",".join(map(str, ports)))  # fmt: skip
+        await asyncio.sleep(args.warmup)
+        if bare is not None:
+            figures.update(await cpu_window(hosts, bare, daemon.pid, count, args.window))
+            await bare.stop()
+            bare = None
+        if args.rounds > 0:
+            first, last = await latency_rounds(hosts, count, args.rounds, broker_port)
+            figures["rounds"] = len(first)
+            if first:
+                figures["first_p50"] = statistics.median(first)
+                figures["first_p99"] = percentile(first, 0.99)
+                figures["last_p50"] = statistics.median(last)
+                figures["last_p99"] = percentile(last, 0.99)
+        figures["rss_kib"] = rss_kib(daemon.pid)
+        return figures
+    finally:
+        if bare is not None:
+            await bare.stop()
+        if daemon is not None:
+            await stop_process(daemon)
+        for host in hosts:
+            await host.stop()
+        broker.terminate()
+        broker.wait(5)
+
+
+async def cpu_window(
+    hosts: Sequence[Child], bare: Child, daemon_pid: int, count: int, window: float
+) -> dict[str, float]:
+    """CPU per poll of the daemon and of the bare loop over one window."""
+    bare_pid = bare.process.pid
+    requests0, writes0 = await sum_stats(hosts)
+    bare0 = (await bare.ask(cmd="polls"))["polls"]
+    daemon_cpu0, bare_cpu0, wall0 = cpu_seconds(daemon_pid), cpu_seconds(bare_pid), time.monotonic()
+    await asyncio.sleep(window)
+    daemon_cpu1, bare_cpu1, wall1 = cpu_seconds(daemon_pid), cpu_seconds(bare_pid), time.monotonic()
+    requests1, writes1 = await sum_stats(hosts)
+    bare1 = (await bare.ask(cmd="polls"))["polls"]
+    bare_polls = bare1 - bare0
+    daemon_polls = (requests1 - requests0) - (writes1 - writes0) - bare_polls
+    elapsed = wall1 - wall0
+    daemon_us = (daemon_cpu1 - daemon_cpu0) * 1e6 / max(daemon_polls, 1)
+    bare_us = (bare_cpu1 - bare_cpu0) * 1e6 / max(bare_polls, 1)
+    return {
+        "daemon_us": daemon_us,
+        "bare_us": bare_us,
+        "ratio": daemon_us / bare_us,
+        "daemon_rate": daemon_polls / elapsed / count,
+        "bare_rate": bare_polls / elapsed / count,
+        "daemon_core": (daemon_cpu1 - daemon_cpu0) / elapsed,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    rows: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base_rss: float | None = None
+        if args.base:
+            quick = argparse.Namespace(**{**vars(args), "window": 0, "rounds": 0})
+            base_rss = (await measure(args.base, quick, Path(tmp)))["rss_kib"]
+            print(f"daemon RSS at {args.base} chargers: {base_rss / 1024:.1f} MiB", flush=True)
+        for count in args.chargers:
+            row = await measure(count, args, Path(tmp))
+            if base_rss is not None and count > args.base:
+                row["rss_per_charger"] = (row["rss_kib"] - base_rss) / (count - args.base)
+            rows.append(row)
+            print(format_row(row), flush=True)
+    print()
+    print("| N | daemon µs CPU/poll | bare loop µs/poll | ratio | daemon core share | "
+          "poll rate (Hz) | first write p50 / p99 ms | last write p50 / p99 ms | "
+          "RSS MiB | KiB per extra charger |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(table_row(row))
+
+
+def _get(row: dict[str, float], key: str, fmt: str) -> str:
+    return format(row[key], fmt) if key in row else "—"
+
+
+def format_row(row: dict[str, float]) -> str:
+    return f"N={row['chargers']:.0f}: " + ", ".join(
+        f"{key}={value:.3g}" for key, value in row.items() if key != "chargers"
+    )
+
+
+def table_row(row: dict[str, float]) -> str:
+    return (
+        f"| {row['chargers']:.0f} | {_get(row, 'daemon_us', '.0f')} "
+        f"| {_get(row, 'bare_us', '.0f')} "
+        f"| {_get(row, 'ratio', '.2f')} | {_get(row, 'daemon_core', '.0%')} "
+        f"| {_get(row, 'daemon_rate', '.3f')} "
+        f"| {_get(row, 'first_p50', '.1f')} / {_get(row, 'first_p99', '.1f')} "
+        f"| {_get(row, 'last_p50', '.1f')} / {_get(row, 'last_p99', '.1f')} "
+        f"| {row['rss_kib'] / 1024:.1f} | {_get(row, 'rss_per_charger', '.1f')} |"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode")
+    serve = sub.add_parser("serve", help="(internal) serve simulators for the benchmark")
+    serve.add_argument("--count", type=int, required=True)
+    bare = sub.add_parser("bare", help="(internal) the bare pymodbus loop")
+    bare.add_argument("--ports", required=True)
+    bare.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--chargers", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--window", type=float, default=30.0, help="CPU window, s (0: skip)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="s before the window")
+    parser.add_argument("--rounds", type=int, default=30, help="latency rounds (0: skip)")
+    parser.add_argument("--base", type=int, default=10, help="small N for RSS (0: skip)")
+    parser.add_argument("--per-host", type=int, default=500, help="chargers per simulator process")
+    parser.add_argument("--poll-interval", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.mode == "serve":
+            asyncio.run(serve_mode(args.count))
+        elif args.mode == "bare":
+            asyncio.run(bare_mode([int(p) for p in args.ports.split(",")], args.interval))
+        else:
+            asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
