@@ -13,13 +13,17 @@ For each N, in one run:
   task per charger reading the same registers from the same simulators at the same
   interval: the floor any pymodbus-based gateway pays.
 
-After `--warmup` seconds, CPU of the daemon and of the bare loop is read from
-/proc/<pid>/stat over `--window` seconds. The daemon's polls are the requests the
-simulators answered in the window minus the bare loop's reads (which it counts) and
-minus the setpoint writes, divided by the requests per poll. Printed: µs CPU per poll
-for both, their ratio, the daemon's achieved poll rate (polls per charger-second).
+After `--warmup` seconds, the daemon's CPU is read from /proc/<pid>/stat over
+`--window` seconds, and its polls are the requests the simulators answered in that
+window minus the setpoint writes (the daemon is the only client then). Then the daemon
+is paused (SIGSTOP) and the bare loop polls the same simulators for `--warmup` plus a
+window of its own, counting its polls; then the daemon goes on (SIGCONT). Taking turns,
+the simulators serve one poller at a time (this 2-core machine cannot serve 2,000 polls
+a second and run both pollers too). Printed: µs CPU per poll for both, their ratio,
+the daemon's achieved poll rate (polls per charger-second), its share of a core, and
+the simulators' µs CPU per request (what limits how many chargers one machine hosts).
 
-Then the bare loop stops and `--rounds` proposals alternate every EV between 6 A and
+Then `--rounds` proposals alternate every EV between 6 A and
 8 A; for each, the simulators' first write after the proposal gives "proposal published
 -> first write at a charger" and "-> last charger's first write" (ms, median and p99;
 a raise starts with a ramp step, a cut is written whole). The daemon keeps polling all
@@ -34,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -53,6 +58,7 @@ from benchmarks._common import (
     start_mosquitto,
     write_gateway_config,
 )
+from gateway.adapters.modbus.profile import load_profile
 
 PROPOSE = "ev-gateway/pools/default/propose_power"
 BOUNDS = "ev-gateway/pools/default/system_power_bounds"
@@ -91,21 +97,23 @@ async def serve_mode(count: int) -> None:
 
 # --------------------------------------------------------------------- child: bare loop
 async def bare_mode(ports: Sequence[int], interval: float) -> None:
-    """One task per charger reading the generic read plan every `interval` s."""
+    """One task per charger reading the generic read plan every `interval` s, while
+    told to ("go" ... "stop" on stdin); answers each command with its poll count."""
     from pymodbus.client import AsyncModbusTcpClient
-
-    from gateway.adapters.modbus.profile import load_profile
 
     profile = load_profile("generic")
     blocks = [planned.block for planned in profile.read_plan]
     polls = 0
-
-    async def poll(port: int) -> None:
-        nonlocal polls
-        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5.0, retries=0)
+    going = asyncio.Event()
+    clients = [AsyncModbusTcpClient("127.0.0.1", port=p, timeout=5.0, retries=0) for p in ports]
+    for client in clients:
         await client.connect()
+
+    async def poll(client: AsyncModbusTcpClient) -> None:
+        nonlocal polls
         loop = asyncio.get_running_loop()
         while True:
+            await going.wait()
             started = loop.time()
             for block in blocks:
                 await client.read_holding_registers(
@@ -114,10 +122,15 @@ async def bare_mode(ports: Sequence[int], interval: float) -> None:
             polls += 1
             await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
 
-    tasks = [asyncio.create_task(poll(port)) for port in ports]
-    print(json.dumps({"started": len(tasks)}), flush=True)
+    tasks = [asyncio.create_task(poll(client)) for client in clients]
+    print(json.dumps({"connected": sum(1 for c in clients if c.connected)}), flush=True)
     reader = await _stdin_reader()
-    while await reader.readline():
+    while line := await reader.readline():
+        command = json.loads(line)["cmd"]
+        if command == "go":
+            going.set()
+        elif command == "stop":
+            going.clear()
         print(json.dumps({"polls": polls}), flush=True)
     for task in tasks:
         task.cancel()
@@ -226,10 +239,12 @@ async def start_hosts(count: int, per_host: int) -> tuple[list[Child], list[int]
     return list(hosts), ports
 
 
-async def start_daemon(config: Path) -> asyncio.subprocess.Process:
+async def start_daemon(config: Path, prefix: str) -> asyncio.subprocess.Process:
+    """The daemon, its log in a file next to its config (`prefix`: e.g. a profiler)."""
+    log = config.with_suffix(".log").open("wb")
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run",
-        "--config", str(config), env={**os.environ},
+        *prefix.split(), sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run",
+        "--config", str(config), env={**os.environ}, stderr=log,
     )  # fmt: skip
 
 
@@ -253,17 +268,20 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> dict[s
     try:
         hosts, ports = await start_hosts(count, args.per_host)
         config = workdir / f"gateway-{count}.toml"
-        write_gateway_config(config, broker_port, ports, poll_interval=args.poll_interval)
-        daemon = await start_daemon(config)
+        write_gateway_config(
+            config, broker_port, ports, poll_interval=args.poll_interval, extra=args.config_extra
+        )
+        daemon = await start_daemon(config, args.daemon_prefix)
         await wait_all_working(count, broker_port, timeout=120 + count / 10)
         if args.window > 0:
             bare = await Child.start("bare", "--interval", str(args.poll_interval),
                                      "--ports", ",".join(map(str, ports)))  # fmt: skip
         await asyncio.sleep(args.warmup)
         if bare is not None:
-            figures.update(await cpu_window(hosts, bare, daemon.pid, count, args.window))
+            figures.update(await cpu_windows(hosts, bare, daemon.pid, count, args))
             await bare.stop()
             bare = None
+            await asyncio.sleep(args.warmup)  # the daemon catches up after SIGCONT
         if args.rounds > 0:
             first, last = await latency_rounds(hosts, count, args.rounds, broker_port)
             figures["rounds"] = len(first)
@@ -285,31 +303,52 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> dict[s
         broker.wait(5)
 
 
-async def cpu_window(
-    hosts: Sequence[Child], bare: Child, daemon_pid: int, count: int, window: float
+async def cpu_windows(
+    hosts: Sequence[Child], bare: Child, daemon_pid: int, count: int, args: argparse.Namespace
 ) -> dict[str, float]:
-    """CPU per poll of the daemon and of the bare loop over one window."""
-    bare_pid = bare.process.pid
+    """CPU per poll of the daemon, then of the bare loop, over one window each.
+
+    The two take turns on the same simulators (the daemon is stopped with SIGSTOP
+    while the bare loop polls), so the simulators serve one poller at a time: this
+    machine cannot serve 2 x 1,000 polls a second and run both pollers as well.
+    """
+    window = args.window
+    host_pids = [h.process.pid for h in hosts]
     requests0, writes0 = await sum_stats(hosts)
-    bare0 = (await bare.ask(cmd="polls"))["polls"]
-    daemon_cpu0, bare_cpu0, wall0 = cpu_seconds(daemon_pid), cpu_seconds(bare_pid), time.monotonic()
+    daemon0, sims0, wall0 = cpu_seconds(daemon_pid), _cpu(host_pids), time.monotonic()
     await asyncio.sleep(window)
-    daemon_cpu1, bare_cpu1, wall1 = cpu_seconds(daemon_pid), cpu_seconds(bare_pid), time.monotonic()
+    daemon1, sims1, wall1 = cpu_seconds(daemon_pid), _cpu(host_pids), time.monotonic()
     requests1, writes1 = await sum_stats(hosts)
-    bare1 = (await bare.ask(cmd="polls"))["polls"]
-    bare_polls = bare1 - bare0
-    daemon_polls = (requests1 - requests0) - (writes1 - writes0) - bare_polls
-    elapsed = wall1 - wall0
-    daemon_us = (daemon_cpu1 - daemon_cpu0) * 1e6 / max(daemon_polls, 1)
-    bare_us = (bare_cpu1 - bare_cpu0) * 1e6 / max(bare_polls, 1)
+    daemon_requests = (requests1 - requests0) - (writes1 - writes0)
+    daemon_polls = daemon_requests / len(load_profile("generic").read_plan)
+    os.kill(daemon_pid, signal.SIGSTOP)
+    try:
+        await bare.ask(cmd="go")
+        await asyncio.sleep(args.warmup)
+        bare_pid = bare.process.pid
+        polls0 = (await bare.ask(cmd="polls"))["polls"]
+        bare0, wall2 = cpu_seconds(bare_pid), time.monotonic()
+        await asyncio.sleep(window)
+        bare1, wall3 = cpu_seconds(bare_pid), time.monotonic()
+        polls1 = (await bare.ask(cmd="stop"))["polls"]
+    finally:
+        os.kill(daemon_pid, signal.SIGCONT)
+    bare_polls = polls1 - polls0
+    daemon_us = (daemon1 - daemon0) * 1e6 / max(daemon_polls, 1)
+    bare_us = (bare1 - bare0) * 1e6 / max(bare_polls, 1)
     return {
         "daemon_us": daemon_us,
         "bare_us": bare_us,
         "ratio": daemon_us / bare_us,
-        "daemon_rate": daemon_polls / elapsed / count,
-        "bare_rate": bare_polls / elapsed / count,
-        "daemon_core": (daemon_cpu1 - daemon_cpu0) / elapsed,
+        "daemon_rate": daemon_polls / (wall1 - wall0) / count,
+        "bare_rate": bare_polls / (wall3 - wall2) / count,
+        "daemon_core": (daemon1 - daemon0) / (wall1 - wall0),
+        "sim_us": (sims1 - sims0) * 1e6 / max(daemon_requests, 1),
     }
+
+
+def _cpu(pids: Sequence[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -328,9 +367,10 @@ async def main_async(args: argparse.Namespace) -> None:
             print(format_row(row), flush=True)
     print()
     print("| N | daemon µs CPU/poll | bare loop µs/poll | ratio | daemon core share | "
-          "poll rate (Hz) | first write p50 / p99 ms | last write p50 / p99 ms | "
+          "poll rate (Hz) | simulators µs/request | first write p50 / p99 ms | "
+          "last write p50 / p99 ms | "
           "RSS MiB | KiB per extra charger |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(table_row(row))
 
@@ -350,7 +390,7 @@ def table_row(row: dict[str, float]) -> str:
         f"| {row['chargers']:.0f} | {_get(row, 'daemon_us', '.0f')} "
         f"| {_get(row, 'bare_us', '.0f')} "
         f"| {_get(row, 'ratio', '.2f')} | {_get(row, 'daemon_core', '.0%')} "
-        f"| {_get(row, 'daemon_rate', '.3f')} "
+        f"| {_get(row, 'daemon_rate', '.3f')} | {_get(row, 'sim_us', '.0f')} "
         f"| {_get(row, 'first_p50', '.1f')} / {_get(row, 'first_p99', '.1f')} "
         f"| {_get(row, 'last_p50', '.1f')} / {_get(row, 'last_p99', '.1f')} "
         f"| {row['rss_kib'] / 1024:.1f} | {_get(row, 'rss_per_charger', '.1f')} |"
@@ -372,6 +412,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base", type=int, default=10, help="small N for RSS (0: skip)")
     parser.add_argument("--per-host", type=int, default=500, help="chargers per simulator process")
     parser.add_argument("--poll-interval", type=float, default=1.0)
+    parser.add_argument(
+        "--daemon-prefix",
+        default="",
+        help="command put before the daemon's, e.g. 'py-spy record -o prof.svg --' "
+        "(its CPU figures are then the prefix's)",
+    )
+    parser.add_argument("--config-extra", default="", help="TOML lines added to [mqtt]")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         if args.mode == "serve":
