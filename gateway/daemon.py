@@ -31,7 +31,14 @@ from gateway.mqtt.homeassistant import discovery_messages
 from gateway.mqtt.topics import Topics
 from gateway.sdnotify import Notifier
 from gateway.state_file import GatewayState, StateFile
-from gateway.telemetry import PoolLayout, charger_message, pool_messages, snapshots
+from gateway.telemetry import (
+    PoolLayout,
+    StateSchedule,
+    charger_message,
+    pool_messages,
+    snapshots,
+    state_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,7 @@ class Gateway:
         self.controllers: dict[str, PoolController] = {}
         self.ocpp: OcppCentralSystem | None = None
         self.ticks = 0
+        self.state_schedule = StateSchedule(config.mqtt.state_heartbeat)
         self.notifier = Notifier()
         self.ready = asyncio.Event()
         self.state_file = StateFile(config.state.resolved_directory(), config.mqtt.base_topic)
@@ -200,20 +208,19 @@ class Gateway:
             snapshot = pool_snapshots[pool.name]
             for topic, payload in pool_messages(self.topics, pool, snapshot, offset):
                 await self.bridge.publish(topic, payload)
+        schedule, count, published = self.state_schedule, len(self.chargers), 0
         for index, charger in enumerate(self.chargers.values()):
-            if index % YIELD_EVERY == YIELD_EVERY - 1:
+            status, sample, error = charger.status(now), charger.latest, charger.last_error
+            spread = (index + 1) / count
+            if not schedule.due(charger.id, state_key(status, sample, error), now, spread):
+                continue
+            published += 1
+            if published % YIELD_EVERY == 0:
                 # Publishing never waits, so a large site's tick would hold the loop:
                 # let proposals and polls in between.
                 await asyncio.sleep(0)
             topic, payload = charger_message(
-                self.topics,
-                charger.id,
-                charger.phases,
-                charger.status(now),
-                charger.latest,
-                charger.last_error,
-                now,
-                offset,
+                self.topics, charger.id, charger.phases, status, sample, error, now, offset
             )
             await self.bridge.publish(topic, payload)
         for controller in self.controllers.values():

@@ -32,6 +32,7 @@ from gateway.config import MqttConfig
 from gateway.logsafe import DEFAULT_INTERVAL, LogLimiter, flush_all
 from gateway.mqtt.ingress import IngressQueue
 from gateway.mqtt.outbox import Lane, Outbox, Outgoing, Payload
+from gateway.mqtt.qos0 import paho_client, publish_qos0
 from gateway.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -226,11 +227,22 @@ class MqttBridge:
     async def _send(self, client: aiomqtt.Client, outbox: Outbox) -> None:
         """Drain the outbox by priority, up to `MAX_INFLIGHT` publishes at once."""
         window = asyncio.Semaphore(MAX_INFLIGHT)
+        paho = paho_client(client)
         async with asyncio.TaskGroup() as group:
             while True:
                 message = await outbox.get()
+                if message.qos == 0 and paho is not None:
+                    self._publish_qos0(paho, message)
+                    continue
                 await window.acquire()
                 group.create_task(self._publish(client, message, window))
+
+    def _publish_qos0(self, paho: Any, message: Outgoing) -> None:
+        """QoS 0 needs no acknowledgement: queue it and go on (see `gateway.mqtt.qos0`)."""
+        try:
+            publish_qos0(paho, message, self.is_v5)
+        except (ValueError, TypeError) as exc:  # a bad topic or payload: drop it alone
+            self._limiter.warning("bad-publish", "not published to %r: %s", message.topic[:80], exc)
 
     async def _publish(
         self, client: aiomqtt.Client, message: Outgoing, window: asyncio.Semaphore
