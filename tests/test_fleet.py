@@ -16,6 +16,8 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.clock import FakeClock
 from tests.conftest import Mosquitto, MqttProbe, free_port
@@ -124,14 +126,18 @@ async def test_two_sites_through_a_central_broker(
 
             # A proposal sent centrally to site A reaches its chargers; the reply returns.
             mark = len(hub.messages)
+            request = Properties(PacketTypes.PUBLISH)
+            request.CorrelationData = b"central-1"
             await hub.publish(
                 "site-a/pools/default/propose_power",
                 {"source": "fleet", "power": 2 * 6 * 230.0 * 3, "transaction": "f-1"},
+                properties=request,
             )
             reply = await hub.wait_for(
                 "site-a/pools/default/propose_power/response", timeout=15, after=mark
             )
             assert reply.json() == {"status": "ok", "source": "fleet", "transaction": "f-1"}
+            assert reply.properties.CorrelationData == b"central-1"  # across the bridge and back
             for _ in range(20):
                 if all(sim.current_limit == 6.0 for sim in sims_a):
                     break
