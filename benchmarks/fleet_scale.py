@@ -204,6 +204,18 @@ async def wait_all_working(count: int, broker_port: int, timeout: float) -> None
                     return
 
 
+async def wait_polling(hosts: Sequence[Child], count: int, timeout: float = 120.0) -> None:
+    """Until the simulators answer at least 90 % of one poll per charger-second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before, _ = await sum_stats(hosts)
+        await asyncio.sleep(2.0)
+        after, _ = await sum_stats(hosts)
+        if after - before >= 0.9 * 2.0 * count:
+            return
+    raise RuntimeError("the daemon did not get back to polling every charger")
+
+
 async def latency_rounds(
     hosts: Sequence[Child], count: int, rounds: int, broker_port: int
 ) -> tuple[list[float], list[float]]:
@@ -281,7 +293,8 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> dict[s
             figures.update(await cpu_windows(hosts, bare, daemon.pid, count, args))
             await bare.stop()
             bare = None
-            await asyncio.sleep(args.warmup)  # the daemon catches up after SIGCONT
+            await wait_polling(hosts, count)  # reads cut by the pause back off a while
+            await asyncio.sleep(args.warmup)
         if args.rounds > 0:
             first, last = await latency_rounds(hosts, count, args.rounds, broker_port)
             figures["rounds"] = len(first)
