@@ -251,11 +251,18 @@ async def start_hosts(count: int, per_host: int) -> tuple[list[Child], list[int]
     return list(hosts), ports
 
 
-async def start_daemon(config: Path, prefix: str) -> asyncio.subprocess.Process:
+NO_UVLOOP = "import sys; sys.modules['uvloop'] = None; from gateway.cli import main; main()"
+"""The daemon's entry point with uvloop hidden (an import of it fails)."""
+
+
+async def start_daemon(
+    config: Path, prefix: str, uvloop: bool = True
+) -> asyncio.subprocess.Process:
     """The daemon, its log in a file next to its config (`prefix`: e.g. a profiler)."""
     log = config.with_suffix(".log").open("wb")
+    entry = ["-m", "gateway.cli"] if uvloop else ["-c", NO_UVLOOP]
     return await asyncio.create_subprocess_exec(
-        *prefix.split(), sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run",
+        *prefix.split(), sys.executable, *entry, "--log-level", "WARNING", "run",
         "--config", str(config), env={**os.environ}, stderr=log,
     )  # fmt: skip
 
@@ -283,10 +290,11 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> dict[s
         write_gateway_config(
             config, broker_port, ports, poll_interval=args.poll_interval, extra=args.config_extra
         )
-        daemon = await start_daemon(config, args.daemon_prefix)
+        daemon = await start_daemon(config, args.daemon_prefix, not args.no_uvloop)
         await wait_all_working(count, broker_port, timeout=120 + count / 10)
         if args.window > 0:
-            bare = await Child.start("bare", "--interval", str(args.poll_interval),
+            loop = ["--uvloop"] if args.bare_uvloop else []
+            bare = await Child.start("bare", "--interval", str(args.poll_interval), *loop,
                                      "--ports", ",".join(map(str, ports)))  # fmt: skip
         await asyncio.sleep(args.warmup)
         if bare is not None:
@@ -366,6 +374,11 @@ def _cpu(pids: Sequence[int]) -> float:
 
 async def main_async(args: argparse.Namespace) -> None:
     rows: list[dict[str, float]] = []
+    print(
+        f"daemon loop: {'asyncio' if args.no_uvloop else 'uvloop when installed'}; bare loop: "
+        f"{'uvloop' if args.bare_uvloop else 'asyncio'}; [mqtt] extra: {args.config_extra!r}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         base_rss: float | None = None
         if args.base:
@@ -410,6 +423,12 @@ def table_row(row: dict[str, float]) -> str:
     )
 
 
+def _uvloop() -> Any:
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="mode")
@@ -418,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bare = sub.add_parser("bare", help="(internal) the bare pymodbus loop")
     bare.add_argument("--ports", required=True)
     bare.add_argument("--interval", type=float, default=1.0)
+    bare.add_argument("--uvloop", action="store_true")
     parser.add_argument("--chargers", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--window", type=float, default=30.0, help="CPU window, s (0: skip)")
     parser.add_argument("--warmup", type=float, default=5.0, help="s before the window")
@@ -431,13 +451,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="command put before the daemon's, e.g. 'py-spy record -o prof.svg --' "
         "(its CPU figures are then the prefix's)",
     )
+    parser.add_argument("--no-uvloop", action="store_true", help="daemon on asyncio's loop")
+    parser.add_argument("--bare-uvloop", action="store_true", help="bare loop on uvloop")
     parser.add_argument("--config-extra", default="", help="TOML lines added to [mqtt]")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         if args.mode == "serve":
             asyncio.run(serve_mode(args.count))
         elif args.mode == "bare":
-            asyncio.run(bare_mode([int(p) for p in args.ports.split(",")], args.interval))
+            ports = [int(p) for p in args.ports.split(",")]
+            with asyncio.Runner(loop_factory=_uvloop() if args.uvloop else None) as runner:
+                runner.run(bare_mode(ports, args.interval))
         else:
             asyncio.run(main_async(args))
     return 0

@@ -97,9 +97,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("ocpp\tany OCPP 1.6J charge point\tocpp-1.6j")
         return 0
     if args.command == "run":
-        from gateway.daemon import run_gateway
+        from gateway.daemon import run_daemon
 
-        asyncio.run(run_gateway(load_config(args.config)))
+        run_daemon(load_config(args.config))
         return 0
     if args.command == "demo":
         from gateway.demo import run_demo

@@ -257,9 +257,7 @@ class PoolController:
         nobody else's write (each has its own deadline).
         """
         by_id = {charger.id: charger for charger in self.chargers}
-        cuts = [
-            cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)
-        ]
+        cuts = [cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)]
         raises = [cid for cid in pending if cid not in cuts]
         outcomes: dict[str, WriteOutcome] = {}
         for group in (cuts, raises):
@@ -286,6 +284,7 @@ class PoolController:
     async def publish_status(self, now: float) -> None:
         """Publish each source's power_status when it changed; clear withdrawn ones."""
         current: dict[str, dict[str, Any]] = {}
+        result = self.last_result.payload() if self.last_result else None  # once, not per source
         for source in self.manager.sources():
             report = self.manager.report(source)
             if report is None:
@@ -297,7 +296,7 @@ class PoolController:
                 "proposed_power": proposal.power if proposal is not None else None,
                 "target_power": report.target_power,
                 "bounds": payloads.bounds_payload(report.bounds),
-                "distribution_result": self.last_result.payload() if self.last_result else None,
+                "distribution_result": result,
             }
         for source, body in current.items():
             if self._published_status.get(source) == body:

@@ -285,6 +285,21 @@ class _Stopped(Exception):
     """Raised inside the TaskGroup to cancel every task on a planned stop."""
 
 
+def run_daemon(config: GatewayConfig) -> None:
+    """`ev-gateway run`: the gateway on uvloop when it is installed, else on asyncio's
+    own loop. uvloop's timers, futures and sockets are native code, which roughly
+    halves the event loop's share of the CPU; nothing else changes."""
+    loop_factory = None
+    try:
+        import uvloop
+    except ImportError:
+        log.debug("uvloop not installed: the standard asyncio event loop is used")
+    else:
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run_gateway(config))
+
+
 async def run_gateway(config: GatewayConfig) -> None:
     """Run a gateway until SIGINT/SIGTERM, then stop it cleanly."""
     import signal
