@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from gateway.clock import FakeClock
 from gateway.core.model import (
     Bounds,
     CableState,
@@ -11,6 +14,13 @@ from gateway.core.model import (
 )
 from gateway.core.status import ChargerStatus
 from gateway.telemetry import StateSchedule, state_key
+from tests.conftest import Mosquitto, MqttProbe
+from tests.harness import modbus_charger, running_gateway, simulators, site_config
+from tests.runtime_helpers import run_for
+from tests.test_e2e_control import wait_until
+
+STATE = "ev-gateway/chargers/bay-1/state"
+POWER = "ev-gateway/pools/default/power"
 
 
 def _sample(at: float, power: float = 4140.0, limit: float = 6.0) -> ChargerSample:
@@ -60,3 +70,33 @@ def test_first_heartbeats_are_spread_over_one_interval() -> None:
         for t in range(1, 21)
     ]
     assert per_second == [1] * 20  # one charger a second, none twice in an interval
+
+
+async def test_daemon_publishes_changes_at_once_and_measurements_at_the_heartbeat(
+    mosquitto: Mosquitto, probe: MqttProbe
+) -> None:
+    clock = FakeClock()
+    async with simulators(1, plugged=True) as sims:
+        config = site_config(
+            mosquitto,
+            [modbus_charger("bay-1", sims[0], poll_interval=1.0)],
+            power={"resampling_period": 1.0, "max_data_age": 5.0},
+            mqtt={"state_heartbeat": 5.0},
+        )
+        async with running_gateway(config, clock) as gateway:
+            await asyncio.wait_for(gateway.bridge.connected.wait(), 10)
+            await run_for(clock, 2.0, 2, step=0.5)  # first tick: every state once
+            await probe.wait_for(STATE, lambda m: m.json()["status"] == "working")
+            start, powers = gateway.ticks, len(probe.on(POWER))
+            states_before = len(probe.on(STATE))
+            await run_for(clock, 10.0, 2, step=0.5)
+            ticks = gateway.ticks - start
+            # every tick's pool power has arrived, so every state published with it too
+            await wait_until(lambda: len(probe.on(POWER)) >= powers + ticks, what="the ticks")
+            published = len(probe.on(STATE)) - states_before
+            assert ticks >= 10 and 2 <= published <= 3  # heartbeats only, not every tick
+            sims[0].unplug()
+            mark = len(probe.messages)
+            await run_for(clock, 2.0, 2, step=0.5)  # a poll sees it, the next tick sends it
+            state = await probe.wait_for(STATE, after=mark, timeout=10)
+            assert state.json()["cable_state"] == "unplugged"
