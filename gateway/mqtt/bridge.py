@@ -228,13 +228,21 @@ class MqttBridge:
         """Drain the outbox by priority, up to `MAX_INFLIGHT` publishes at once."""
         window = asyncio.Semaphore(MAX_INFLIGHT)
         paho = paho_client(client)
+        handed = 0  # QoS 0 messages queued on the client since one was seen written
         async with asyncio.TaskGroup() as group:
             while True:
                 message = await outbox.get()
-                if message.qos == 0 and paho is not None:
+                if message.qos == 0 and paho is not None and handed < MAX_INFLIGHT:
+                    handed += 1
                     self._publish_qos0(paho, message)
                     continue
                 await window.acquire()
+                if message.qos == 0:
+                    # Every MAX_INFLIGHT-th waits until written, and with it all before
+                    # it: the client never holds more, the outbox's bound still holds.
+                    handed = 0
+                    await self._publish(client, message, window)
+                    continue
                 group.create_task(self._publish(client, message, window))
 
     def _publish_qos0(self, paho: Any, message: Outgoing) -> None:

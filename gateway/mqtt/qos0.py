@@ -3,7 +3,9 @@
 Awaiting aiomqtt's `publish()` for a QoS 0 message costs a task, an event and a
 timeout only to learn that the message left the socket; at a thousand chargers'
 states a second that was a large share of the daemon's CPU. QoS 0 promises nothing
-more than "handed to the connection", so the bridge hands it over and goes on.
+more than "handed to the connection", so the bridge hands it over and goes on; every
+`MAX_INFLIGHT`-th QoS 0 message it awaits the public way, so the client's own queue
+never runs far ahead of the socket and the outbox's bound and drop policy still hold.
 """
 
 from __future__ import annotations
