@@ -5,8 +5,8 @@
 For each N, in one run:
 - mosquitto on a free port;
 - N simulated generic-profile chargers served by separate processes (`serve` mode of
-  this module: up to `--per-host` chargers each, on free ports; they count the requests
-  they answer and stamp every setpoint write with the wall clock);
+  this module: up to `--per-host` chargers each, on free ports; they count the read
+  requests they answer and stamp every setpoint write with the wall clock);
 - `python -m gateway.cli run --config CFG` as its own process, polling all of them at
   `--poll-interval` (1 s);
 - a bare pymodbus asyncio loop (`bare` mode of this module) as its own process, one
@@ -14,8 +14,8 @@ For each N, in one run:
   interval: the floor any pymodbus-based gateway pays.
 
 After `--warmup` seconds, the daemon's CPU is read from /proc/<pid>/stat over
-`--window` seconds, and its polls are the requests the simulators answered in that
-window minus the setpoint writes (the daemon is the only client then). Then the daemon
+`--window` seconds, and its polls are the read requests the simulators answered in
+that window (the daemon is the only client then) per read of the generic map. Then the daemon
 is paused (SIGSTOP) and the bare loop polls the same simulators for `--warmup` plus a
 window of its own, counting its polls; then the daemon goes on (SIGCONT). Taking turns,
 the simulators serve one poller at a time (this 2-core machine cannot serve 2,000 polls
@@ -70,6 +70,7 @@ async def serve_mode(count: int) -> None:
     from gateway.simulator.serve import start_simulators, stop_simulators
 
     sims = await start_simulators(count, "generic")
+    reads = _count_reads(sims)
     marks = [0] * len(sims)
     print(json.dumps({"ports": [s.port for s in sims]}), flush=True)
     reader = await _stdin_reader()
@@ -78,10 +79,7 @@ async def serve_mode(count: int) -> None:
             command = json.loads(line)
             answer: dict[str, Any]
             if command["cmd"] == "stats":
-                answer = {
-                    "requests": sum(s.request_count for s in sims),
-                    "writes": sum(len(s.writes) for s in sims),
-                }
+                answer = {"reads": reads[0], "writes": sum(len(s.writes) for s in sims)}
             elif command["cmd"] == "mark":
                 marks = [len(s.writes) for s in sims]
                 answer = {}
@@ -93,6 +91,20 @@ async def serve_mode(count: int) -> None:
             print(json.dumps(answer), flush=True)
     finally:
         await stop_simulators(sims)
+
+
+def _count_reads(sims: Sequence[Any]) -> list[int]:
+    """A counter (one-element list) of the read requests (FC 3/4) all `sims` receive."""
+    reads = [0]
+    for sim in sims:
+
+        def record(pdu: Any, record_request: Any = sim.record_request) -> None:
+            if int(pdu.function_code) in (3, 4):
+                reads[0] += 1
+            record_request(pdu)
+
+        sim.record_request = record
+    return reads
 
 
 # --------------------------------------------------------------------- child: bare loop
@@ -189,7 +201,7 @@ class Child:
 
 async def sum_stats(hosts: Sequence[Child]) -> tuple[int, int]:
     answers = await asyncio.gather(*(h.ask(cmd="stats") for h in hosts))
-    return sum(a["requests"] for a in answers), sum(a["writes"] for a in answers)
+    return sum(a["reads"] for a in answers), sum(a["writes"] for a in answers)
 
 
 async def wait_all_working(count: int, broker_port: int, timeout: float) -> None:
@@ -204,14 +216,16 @@ async def wait_all_working(count: int, broker_port: int, timeout: float) -> None
                     return
 
 
-async def wait_polling(hosts: Sequence[Child], count: int, timeout: float = 120.0) -> None:
+async def wait_polling(
+    hosts: Sequence[Child], count: int, interval: float, timeout: float = 120.0
+) -> None:
     """Until the simulators answer at least 90 % of one poll per charger-second."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         before, _ = await sum_stats(hosts)
         await asyncio.sleep(2.0)
         after, _ = await sum_stats(hosts)
-        if after - before >= 0.9 * 2.0 * count:
+        if after - before >= 0.9 * 2.0 * count / interval:
             return
     raise RuntimeError("the daemon did not get back to polling every charger")
 
@@ -301,7 +315,9 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> dict[s
             figures.update(await cpu_windows(hosts, bare, daemon.pid, count, args))
             await bare.stop()
             bare = None
-            await wait_polling(hosts, count)  # reads cut by the pause back off a while
+            await wait_polling(
+                hosts, count, args.poll_interval
+            )  # reads cut by the pause back off a while
             await asyncio.sleep(args.warmup)
         if args.rounds > 0:
             first, last = await latency_rounds(hosts, count, args.rounds, broker_port)
@@ -335,13 +351,13 @@ async def cpu_windows(
     """
     window = args.window
     host_pids = [h.process.pid for h in hosts]
-    requests0, writes0 = await sum_stats(hosts)
+    reads0, writes0 = await sum_stats(hosts)
     daemon0, sims0, wall0 = cpu_seconds(daemon_pid), _cpu(host_pids), time.monotonic()
     await asyncio.sleep(window)
     daemon1, sims1, wall1 = cpu_seconds(daemon_pid), _cpu(host_pids), time.monotonic()
-    requests1, writes1 = await sum_stats(hosts)
-    daemon_requests = (requests1 - requests0) - (writes1 - writes0)
-    daemon_polls = daemon_requests / len(load_profile("generic").read_plan)
+    reads1, writes1 = await sum_stats(hosts)
+    daemon_requests = (reads1 - reads0) + (writes1 - writes0)
+    daemon_polls = (reads1 - reads0) / len(load_profile("generic").read_plan)
     os.kill(daemon_pid, signal.SIGSTOP)
     try:
         await bare.ask(cmd="go")
