@@ -211,9 +211,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(text_listing(catalog()), end="")
         return 0
     if args.command == "run":
-        from gateway.daemon import run_gateway
+        from gateway.daemon import run_daemon
 
-        asyncio.run(run_gateway(load_config(args.config)))
+        run_daemon(load_config(args.config))
         return 0
     if args.command == "demo":
         from gateway.demo import run_demo

@@ -48,6 +48,8 @@ class MqttConfig(_Section):
     # Bounded queues: received messages waiting to be read, and each outgoing lane.
     max_queued_incoming: int = Field(1000, ge=10, le=1_000_000)
     max_queued_outgoing: int = Field(10_000, ge=10, le=1_000_000)
+    # 0: every charger's state at every tick; else on change plus this heartbeat (s).
+    state_heartbeat: float = Field(0.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MqttConfig:
