@@ -31,12 +31,12 @@ from gateway.meters.homeassistant import meter_discovery
 from gateway.meters.runtime import MeterRuntime, open_meter_runtime
 from gateway.mqtt import payloads
 from gateway.mqtt.bridge import MqttBridge
-from gateway.mqtt.homeassistant import discovery_filters, discovery_messages, is_stale_discovery
-from gateway.mqtt.reconcile import reconcile_retained
+from gateway.mqtt.homeassistant import discovery_filters, discovery_messages
+from gateway.mqtt.reconcile import backed_by, reconcile_retained
 from gateway.mqtt.topics import Topics
 from gateway.sdnotify import Notifier
 from gateway.state_file import GatewayState, StateFile
-from gateway.tasks import cancel_until_done
+from gateway.tasks import cancel_until_done, insist_when_cancelled
 from gateway.telemetry import (
     PoolLayout,
     StateSchedule,
@@ -131,7 +131,7 @@ class Gateway:
                         tasks.append(
                             group.create_task(controller.run(), name=f"control-{controller.name}")
                         )
-                    group.create_task(_insist_when_cancelled(tasks), name="shutdown-guard")
+                    group.create_task(insist_when_cancelled(tasks), name="shutdown-guard")
                     self.ready.set()
                     await self._stop.wait()
                     self.notifier.notify("STOPPING=1")
@@ -306,12 +306,8 @@ class Gateway:
         """
         enabled = self.config.homeassistant.enabled
         current = {topic for topic, _ in self._discovery()} if enabled else set()
-
-        def keep(topic: str) -> bool:
-            if topic.startswith(self.topics.base + "/"):
-                return self._backs_pool_topic(topic)
-            return not is_stale_discovery(self.config, topic, current)
-
+        sources = {name: c.manager.sources() for name, c in self.controllers.items()}
+        keep = backed_by(self.config, self.topics, current, sources)
         filters = [*discovery_filters(self.config), f"{self.topics.base}/pools/#"]
         try:
             cleared = await reconcile_retained(self.config.mqtt, filters, keep)
@@ -325,18 +321,6 @@ class Gateway:
             log.info("cleared %d retained topic(s) no longer backed: %s", len(cleared),
                      ", ".join(cleared[:10]) + (" ..." if len(cleared) > 10 else ""))  # fmt: skip
         self._retained_reconciled = True
-
-    def _backs_pool_topic(self, topic: str) -> bool:
-        """True for `{base}/pools/...` retained topics the running config still backs."""
-        parts = topic[len(self.topics.base) + 1 :].split("/")
-        if len(parts) < 3 or parts[0] != "pools":
-            return True  # not a pool topic: not ours to judge
-        controller = self.controllers.get(parts[1])
-        if controller is None:
-            return False
-        if parts[2] == "power_status":
-            return len(parts) == 4 and parts[3] in controller.manager.sources()
-        return True
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         meter_id = self._meter_topics.get(str(message.topic))
@@ -377,21 +361,6 @@ class Gateway:
         """After each batch of MQTT messages: every pool applies its newest proposals."""
         for controller in self.controllers.values():
             await controller.apply_proposals()
-
-
-async def _insist_when_cancelled(tasks: list[asyncio.Task[None]]) -> None:
-    """Wait; when the group is cancelled from outside (not by `stop()`), insist too."""
-    try:
-        await asyncio.Event().wait()
-    except asyncio.CancelledError:
-        insisting = asyncio.create_task(cancel_until_done(tasks))
-        _INSISTING.add(insisting)
-        insisting.add_done_callback(_INSISTING.discard)
-        raise
-
-
-_INSISTING: set[asyncio.Task[None]] = set()
-"""Insisting tasks, referenced until they finish (the loop keeps only weak ones)."""
 
 
 class _Stopped(Exception):
