@@ -21,9 +21,10 @@ from gateway.adapters.base import Charger
 from gateway.adapters.goe import CURRENT_STEP as GOE_STEP
 from gateway.adapters.goe import MIN_CURRENT as GOE_MIN_CURRENT
 from gateway.adapters.goe import GoeCharger
+from gateway.adapters.modbus.charger import ModbusCharger
 from gateway.adapters.modbus.profile import load_profile
 from gateway.adapters.modbus.rtu import ModbusRtuCharger, SerialSettings
-from gateway.adapters.modbus.tcp import ModbusCharger, ModbusTcpCharger
+from gateway.adapters.modbus.tcp import ModbusTcpCharger
 from gateway.adapters.ocpp import OcppCentralSystem
 from gateway.chargers import Capabilities, ChargerRuntime
 from gateway.chargers.capabilities import timeouts

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.adapters.base import ChargerProtocolError, ChargerUnreachable
-from gateway.adapters.modbus.tcp import quantize_current
+from gateway.adapters.setpoint import quantize_current
 from gateway.core.model import (
     CableState,
     ChargerSample,
