@@ -30,14 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gateway.simulator.ev_model import MIN_CHARGING_CURRENT, EvModel
 from gateway.simulator.layout_base import ChargerView, Layout, Write
 from gateway.simulator.layouts import LAYOUTS
 from gateway.simulator.rtu_layouts import RTU_LAYOUTS
-from gateway.simulator.served import Served
+from gateway.simulator.served import ServedTcp
 
 MAX_WRITES_KEPT = 100_000
 
@@ -51,7 +50,7 @@ class Request:
     count: int
 
 
-class SimulatedCharger(Served):
+class SimulatedCharger(ServedTcp):
     """One simulated charger on its own TCP port (127.0.0.1 by default)."""
 
     def __init__(
@@ -100,29 +99,9 @@ class SimulatedCharger(Served):
         self._silent = False
         self._setpoint: float | None = None
         self._setpoint_at = -math.inf
-        self._server: ModbusTcpServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        """The TCP port (known once started)."""
-        return self._port
-
-    async def start(self) -> None:
-        """Listen on host:port (a free port when 0, kept for a later restart)."""
-        if self._server is not None:
-            return
-        server = ModbusTcpServer(
-            self.device(),
-            address=(self.host, self._port),
-            trace_packet=self._trace_packet,
-            trace_pdu=self._trace_pdu,
-        )
-        await server.serve_forever(background=True)
-        self._server = server
-        listener: Any = server.transport  # an asyncio.Server once listening
-        self._port = int(listener.sockets[0].getsockname()[1])
 
     # -- test controls -----------------------------------------------------------
 
