@@ -106,14 +106,6 @@ class SimulatedMeter(ServedTcp):
 
     # -- request handling --------------------------------------------------------
 
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        return b"" if sending and self.silent else data
-
-    def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
-        if not sending:
-            self.record_request(pdu)
-        return pdu
-
     async def _action(
         self,
         function_code: int,

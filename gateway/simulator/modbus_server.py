@@ -96,7 +96,7 @@ class SimulatedCharger(ServedTcp):
         self.recent_requests: deque[Request] = deque(maxlen=1000)
         self.last_view: ChargerView | None = None
         self._clock = clock
-        self._silent = False
+        self.silent = False  # True: requests are taken in, but no answer leaves
         self._setpoint: float | None = None
         self._setpoint_at = -math.inf
 
@@ -113,22 +113,13 @@ class SimulatedCharger(ServedTcp):
         """Unplug the EV."""
         self.ev.unplug()
 
-    @property
-    def silent(self) -> bool:
-        """True while the charger swallows requests without answering."""
-        return self._silent
-
-    @silent.setter
-    def silent(self, value: bool) -> None:
-        self._silent = bool(value)
-
     def silence(self) -> None:
         """Stop answering (clients time out)."""
-        self._silent = True
+        self.silent = True
 
     def resume(self) -> None:
         """Answer again."""
-        self._silent = False
+        self.silent = False
 
     @property
     def current_limit(self) -> float | None:
@@ -169,15 +160,6 @@ class SimulatedCharger(ServedTcp):
             for region in self.layout.regions
         ]
 
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        # A silent charger receives and processes, but its answers never leave.
-        return b"" if sending and self._silent else data
-
-    def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
-        if not sending:
-            self.record_request(pdu)
-        return pdu
-
     async def _action(
         self,
         function_code: int,
@@ -195,7 +177,7 @@ class SimulatedCharger(ServedTcp):
             self._render(registers, start_address)
             return None
         offset = address - start_address
-        if self._silent:
+        if self.silent:
             # a hung charger does not act on writes either: keep the registers as they are
             set_values[:] = registers[offset : offset + len(set_values)]  # type: ignore[assignment]
             return None

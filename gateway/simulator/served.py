@@ -51,6 +51,7 @@ class ServedTcp(Served):
 
     host: str
     _port: int
+    silent: bool  # True: requests are taken in (and recorded), but no answer leaves
 
     @property
     def port(self) -> int:
@@ -60,10 +61,16 @@ class ServedTcp(Served):
     def device(self) -> SimDevice:
         raise NotImplementedError
 
+    def record_request(self, pdu: Any) -> None:
+        """Note a request the server received (for tests)."""
+        raise NotImplementedError
+
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        return data
+        return b"" if sending and self.silent else data
 
     def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
+        if not sending:
+            self.record_request(pdu)
         return pdu
 
     async def start(self) -> None:
