@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,47 +27,8 @@ from pathlib import Path
 
 import aiomqtt
 
+from benchmarks._common import VOLTS, percentile, start_mosquitto, write_gateway_config
 from gateway.simulator.modbus_server import SimulatedCharger
-
-VOLTS = 230.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("mosquitto did not start")
-
-
-def gateway_config(path: Path, broker_port: int, sims: list[SimulatedCharger]) -> None:
-    lines = [
-        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\n',
-        "[power]\nresampling_period = 1.0\nmax_data_age = 5.0\n",
-        "[distribution]\nramp_up_rate = 80.0\nmin_on_time = 0.0\nmin_off_time = 0.0\n",
-        "[homeassistant]\nenabled = false\n",
-    ]
-    for index, sim in enumerate(sims):
-        lines.append(
-            f'[[chargers]]\nid = "c{index}"\nadapter = "modbus"\nprofile = "generic"\n'
-            f'host = "127.0.0.1"\nport = {sim.port}\nmax_current = 16.0\n'
-        )
-    path.write_text("\n".join(lines))
 
 
 async def measure(count: int, rounds: int, workdir: Path) -> dict[str, float]:
@@ -81,7 +40,7 @@ async def measure(count: int, rounds: int, workdir: Path) -> dict[str, float]:
             await sim.start()
             sim.plug(phases=3, ev_max_current=16.0)
         config = workdir / f"gateway-{count}.toml"
-        gateway_config(config, broker_port, sims)
+        write_gateway_config(config, broker_port, [sim.port for sim in sims])
         gateway = subprocess.Popen(
             [
                 sys.executable,
@@ -129,9 +88,9 @@ async def measure(count: int, rounds: int, workdir: Path) -> dict[str, float]:
             "chargers": count,
             "rounds": len(first),
             "first_median_ms": statistics.median(first),
-            "first_p99_ms": _p99(first),
+            "first_p99_ms": percentile(first, 0.99),
             "all_median_ms": statistics.median(last),
-            "all_p99_ms": _p99(last),
+            "all_p99_ms": percentile(last, 0.99),
         }
     finally:
         if gateway is not None:
@@ -141,11 +100,6 @@ async def measure(count: int, rounds: int, workdir: Path) -> dict[str, float]:
             await sim.stop()
         broker.terminate()
         broker.wait(5)
-
-
-def _p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 async def main() -> None:

@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "profiles",
         help="list supported charger models",
-        description="List the supported charger models: name, vendor and model, protocol.",
+        description="List the supported charger models: adapter, what it reads, watchdog / "
+        "fail-safe, phase switching and the document it came from.",
     )
     _simulate_parser(commands)
     return parser
@@ -205,16 +206,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"ev-gateway: {line}", file=sys.stderr)
         return 0
     if args.command == "profiles":
-        from gateway.adapters.modbus.profile import available_profiles
+        from gateway.adapters.catalog import catalog, text_listing
 
-        for profile in available_profiles():
-            print(f"{profile.name}\t{profile.vendor} {profile.model}\t{profile.protocol}")
-        print("ocpp\tany OCPP 1.6J or 2.0.1 charge point\tocpp-1.6j, ocpp-2.0.1")
+        print(text_listing(catalog()), end="")
         return 0
     if args.command == "run":
-        from gateway.daemon import run_gateway
+        from gateway.daemon import run_daemon
 
-        asyncio.run(run_gateway(load_config(args.config)))
+        run_daemon(load_config(args.config))
         return 0
     if args.command == "demo":
         from gateway.demo import run_demo

@@ -332,6 +332,7 @@ class PoolController:
     async def publish_status(self, now: float) -> None:
         """Publish each source's power_status when it changed; clear withdrawn ones."""
         current: dict[str, dict[str, Any]] = {}
+        result = self.last_result.payload() if self.last_result else None  # once, not per source
         for source in self.manager.sources():
             report = self.manager.report(source)
             if report is None:
@@ -343,7 +344,7 @@ class PoolController:
                 "proposed_power": payloads.watts(proposal.power) if proposal is not None else None,
                 "target_power": payloads.watts(report.target_power),
                 "bounds": payloads.bounds_payload(report.bounds),
-                "distribution_result": self.last_result.payload() if self.last_result else None,
+                "distribution_result": result,
             }
         for source, body in current.items():
             if self._published_status.get(source) == body:

@@ -25,3 +25,18 @@ async def cancel_until_done(tasks: list[asyncio.Task[None]], interval: float = 0
         await asyncio.sleep(interval)
         for task in pending:
             task.cancel()
+
+
+async def insist_when_cancelled(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait; when the group is cancelled from outside (not by `stop()`), insist too."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        insisting = asyncio.create_task(cancel_until_done(tasks))
+        _INSISTING.add(insisting)
+        insisting.add_done_callback(_INSISTING.discard)
+        raise
+
+
+_INSISTING: set[asyncio.Task[None]] = set()
+"""Insisting tasks, referenced until they finish (the loop keeps only weak ones)."""

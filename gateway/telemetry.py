@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.core.formulas import PoolMember, PoolSnapshot, pool_snapshot
 from gateway.core.model import ChargerSample
@@ -57,13 +57,64 @@ def charger_message(
     """One charger's state message; `error` is the last read error, if any,
     `ev_resume` whether its EV took power after its last start (ok/waking/stalled),
     and `phases_in_use` its phase setting (1 after a switch to one phase)."""
-    if sample is not None:
-        sample = dataclasses.replace(sample, timestamp=sample.timestamp + wall_offset)
-    body = payloads.charger_state(status, sample, phases, now + wall_offset)
+    body = payloads.charger_state(status, sample, phases, now + wall_offset, wall_offset)
     body["error"] = error
     body["ev_resume"] = ev_resume
     body["phases_in_use"] = phases_in_use if phases_in_use is not None else len(phases)
     return topics.charger_state(charger_id), payloads.dumps(body)
+
+
+def state_key(
+    status: ChargerStatus, sample: ChargerSample | None, error: str | None, ev_resume: str = "ok"
+) -> tuple[object, ...]:
+    """What makes a charger's state worth publishing at once when it changes: its
+    status, cable and component state, limit, bounds, error and EV resume state (not
+    measurements)."""
+    if sample is None:
+        return (status, error, ev_resume)
+    return (
+        status,
+        sample.cable_state,
+        sample.component_state,
+        sample.current_limit,
+        sample.inclusion_bounds,
+        error,
+        ev_resume,
+    )
+
+
+@dataclass(slots=True)
+class StateSchedule:
+    """Which chargers' states to publish at a tick.
+
+    With `heartbeat` 0, every charger at every tick. Otherwise a charger's state is
+    published when its `state_key` changed, and at least every `heartbeat` seconds;
+    the first heartbeats are spread over one interval, so a large site does not
+    publish every state in the same tick.
+    """
+
+    heartbeat: float
+    _sent: dict[str, tuple[tuple[object, ...], float]] = field(default_factory=dict)
+
+    def due(self, charger_id: str, key: tuple[object, ...], now: float, spread: float) -> bool:
+        """True when the state is to be published now, and records it. `spread` in
+        (0, 1] places the charger's first heartbeat within the first interval; a change
+        is published at once without moving the heartbeat's schedule."""
+        if self.heartbeat <= 0:
+            return True
+        sent = self._sent.get(charger_id)
+        if sent is None:
+            self._sent[charger_id] = (key, now + self.heartbeat * spread)
+            return True
+        previous, next_due = sent
+        if now >= next_due:
+            next_due += self.heartbeat
+            if next_due <= now:  # beats were missed (a stalled loop): count from now
+                next_due = now + self.heartbeat
+        elif previous == key:
+            return False
+        self._sent[charger_id] = (key, next_due)
+        return True
 
 
 def snapshots(

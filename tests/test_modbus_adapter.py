@@ -23,7 +23,8 @@ from gateway.adapters.modbus.profile import (
     load_profile,
     parse_profile,
 )
-from gateway.adapters.modbus.tcp import ModbusTcpCharger, quantize_current
+from gateway.adapters.modbus.tcp import ModbusTcpCharger
+from gateway.adapters.setpoint import quantize_current
 from gateway.core.model import Bounds, CableState, ChargerSample, ComponentState, Phases
 from gateway.simulator.modbus_server import SimulatedCharger
 from tests.modbus_helpers import (

@@ -18,9 +18,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from gateway.adapters.base import Charger
+from gateway.adapters.goe import CURRENT_STEP as GOE_STEP
+from gateway.adapters.goe import MIN_CURRENT as GOE_MIN_CURRENT
+from gateway.adapters.goe import GoeCharger
+from gateway.adapters.modbus.charger import ModbusCharger
 from gateway.adapters.modbus.profile import load_profile
 from gateway.adapters.modbus.rtu import ModbusRtuCharger, SerialSettings
-from gateway.adapters.modbus.tcp import ModbusCharger, ModbusTcpCharger
+from gateway.adapters.modbus.tcp import ModbusTcpCharger
 from gateway.adapters.ocpp import OcppCentralSystem
 from gateway.chargers import Capabilities, ChargerRuntime
 from gateway.chargers.capabilities import timeouts
@@ -67,6 +71,18 @@ def capabilities(config: ChargerConfig, gateway: GatewayConfig, adapter: Charger
             read_timeout=read_timeout,
             write_timeout=write_timeout,
         )
+    if isinstance(adapter, GoeCharger):
+        return Capabilities(
+            min_current=max(minimum, GOE_MIN_CURRENT),
+            max_current=config.max_current,
+            step=GOE_STEP,
+            phases=tuple(config.phases),
+            ev_phases=config.ev_phases,
+            keepalive=None,  # the box has no watchdog
+            phase_switching=False,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+        )
     # OCPP: a write is a CALL answered within the central system's own timeout; the
     # first on a connection may take two (the fail-safe profile, then the limit).
     return Capabilities(
@@ -102,6 +118,9 @@ async def open_charger(
         elif config.adapter == "modbus":
             host = config.host or "127.0.0.1"
             charger = _modbus_tcp(config, gateway, clock, host, config.port)
+            stack.push_async_callback(charger.close)
+        elif config.adapter == "go-e":
+            charger = _goe(config, gateway, clock)
             stack.push_async_callback(charger.close)
         elif central is not None:
             charger = central.charger(config.id)  # closed by the central system's stop()
@@ -141,6 +160,21 @@ def _modbus_tcp(
 ) -> ModbusTcpCharger:
     registers = _register_map(config, gateway, clock, profile)
     return ModbusTcpCharger(host=host, port=port, **registers)
+
+
+def _goe(config: ChargerConfig, gateway: GatewayConfig, clock: Callable[[], float]) -> GoeCharger:
+    """A go-e Charger over its local HTTP API v2 (the config's port defaults to 80)."""
+    assert config.host is not None
+    return GoeCharger(
+        config.id,
+        config.host,
+        config.port,
+        max_current=config.max_current,
+        wired_phases=len(config.phases),
+        nominal_voltage=gateway.distribution.nominal_voltage,
+        timeout=config.timeout,
+        clock=clock,
+    )
 
 
 def _modbus_rtu(

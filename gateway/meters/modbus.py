@@ -23,8 +23,8 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from gateway.adapters.base import ChargerUnreachable
 from gateway.adapters.modbus.decoding import DecodeError
+from gateway.adapters.modbus.errors import EXCEPTION_CODES
 from gateway.adapters.modbus.plan import ReadBlock
-from gateway.adapters.modbus.tcp import EXCEPTION_CODES
 from gateway.adapters.modbus.transport import TcpTransport, Transport
 from gateway.clock import Clock, SystemClock
 from gateway.core.model import Phases

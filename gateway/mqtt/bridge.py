@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.properties import Properties
@@ -39,6 +40,7 @@ from gateway.mqtt.connection import (
 )
 from gateway.mqtt.ingress import IngressQueue
 from gateway.mqtt.outbox import GROUPS, Lane, Outbox, Outgoing, Payload
+from gateway.mqtt.qos0 import paho_client, publish_qos0
 from gateway.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -272,10 +274,29 @@ class MqttBridge:
     async def _send(self, client: aiomqtt.Client, outbox: Outbox, lanes: tuple[Lane, ...]) -> None:
         """Drain `lanes` of the outbox by priority, up to `MAX_INFLIGHT` publishes at once."""
         window = asyncio.Semaphore(MAX_INFLIGHT)
+        paho = paho_client(client)
+        handed = 0  # QoS 0 messages queued on the client since one was seen written
         async with asyncio.TaskGroup() as group:
             while (message := await outbox.get(lanes)) is not None:
+                if message.qos == 0 and paho is not None and handed < MAX_INFLIGHT:
+                    handed += 1
+                    self._publish_qos0(paho, message)
+                    continue
                 await window.acquire()
+                if message.qos == 0:
+                    # Every MAX_INFLIGHT-th waits until written, and with it all before
+                    # it: the client never holds more, the outbox's bound still holds.
+                    handed = 0
+                    await self._publish(client, message, window)
+                    continue
                 group.create_task(self._publish(client, message, window))
+
+    def _publish_qos0(self, paho: Any, message: Outgoing) -> None:
+        """QoS 0 needs no acknowledgement: queue it and go on (see `gateway.mqtt.qos0`)."""
+        try:
+            publish_qos0(paho, message, self.is_v5)
+        except (ValueError, TypeError) as exc:  # a bad topic or payload: drop it alone
+            self._limiter.warning("bad-publish", "not published to %r: %s", message.topic[:80], exc)
 
     async def _publish(
         self, client: aiomqtt.Client, message: Outgoing, window: asyncio.Semaphore

@@ -78,11 +78,13 @@ def charger_state(
     sample: ChargerSample | None,
     phases: tuple[int, ...],
     now: float,
+    wall_offset: float = 0.0,
 ) -> JsonObject:
     """A charger's state; measured fields are null when there is no sample at all.
 
-    The timestamp is the sample's (when it was measured), or the tick's without one.
-    Current and voltage are given per grid phase, after the charger's rotation.
+    The timestamp is the sample's (when it was measured, plus `wall_offset` to turn
+    its clock into the wall clock), or `now` without one. Current and voltage are
+    given per grid phase, after the charger's rotation.
     """
     if sample is None:
         return {
@@ -98,7 +100,7 @@ def charger_state(
             "inclusion_bounds": None,
         }
     return {
-        "timestamp": rfc3339(sample.timestamp),
+        "timestamp": rfc3339(sample.timestamp + wall_offset),
         "status": status.value,
         "cable_state": sample.cable_state.value,
         "component_state": sample.component_state.value,

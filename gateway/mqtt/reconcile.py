@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import aiomqtt
 
-from gateway.config import MqttConfig
+from gateway.config import GatewayConfig, MqttConfig
+from gateway.mqtt.homeassistant import is_stale_discovery
 from gateway.mqtt.tls import tls_parameters
+from gateway.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +84,31 @@ async def reconcile_retained(
         log.info("cleared %d retained topic(s) no longer backed: %s", len(cleared),
                  ", ".join(cleared))
     return cleared
+
+
+def backed_by(
+    config: GatewayConfig,
+    topics: Topics,
+    discovery: set[str],
+    sources: Mapping[str, list[str]],
+) -> Callable[[str], bool]:
+    """What the running gateway still backs: `keep(topic)` for `reconcile_retained`.
+
+    Home Assistant configs that `discovery` (the current set) holds or that are not
+    this gateway's; `{base}/pools/{pool}/...` of configured pools, and of those
+    `power_status/{source}` only for `sources[pool]` (the live proposals).
+    """
+
+    def keep(topic: str) -> bool:
+        if not topic.startswith(topics.base + "/"):
+            return not is_stale_discovery(config, topic, discovery)
+        parts = topic[len(topics.base) + 1 :].split("/")
+        if len(parts) < 3 or parts[0] != "pools":
+            return True  # not a pool topic: not ours to judge
+        if parts[1] not in sources:
+            return False
+        if parts[2] == "power_status":
+            return len(parts) == 4 and parts[3] in sources[parts[1]]
+        return True
+
+    return keep

@@ -18,6 +18,8 @@ from typing import ClassVar
 
 from pymodbus.constants import ExcCodes
 
+from gateway.simulator.compact_layouts import AmperfiedConnectLayout, MennekesCompactLayout
+from gateway.simulator.hems_layouts import BenderCcLayout, KebaP40Layout, WebastoNextLayout
 from gateway.simulator.layout_base import (
     GARBAGE_CURRENTS,
     GARBAGE_VOLTAGES,
@@ -152,5 +154,10 @@ LAYOUTS: dict[str, type[Layout]] = {
     SchneiderEvlinkLayout.name: SchneiderEvlinkLayout,
     PhoenixCharxLayout.name: PhoenixCharxLayout,
     VestelEvc04Layout.name: VestelEvc04Layout,
+    BenderCcLayout.name: BenderCcLayout,
+    WebastoNextLayout.name: WebastoNextLayout,
+    KebaP40Layout.name: KebaP40Layout,
+    MennekesCompactLayout.name: MennekesCompactLayout,
+    AmperfiedConnectLayout.name: AmperfiedConnectLayout,
 }
 """Profiles the simulator can serve, by profile name."""

@@ -29,17 +29,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gateway.simulator.meter_layouts import METER_LAYOUTS, MeterLayout, MeterView
 from gateway.simulator.modbus_server import Request
-from gateway.simulator.served import Served
+from gateway.simulator.served import ServedTcp
 
 Triple = tuple[float, float, float]
 
 
-class SimulatedMeter(Served):
+class SimulatedMeter(ServedTcp):
     """One simulated meter on its own TCP port (127.0.0.1 by default)."""
 
     def __init__(
@@ -69,27 +68,7 @@ class SimulatedMeter(Served):
         self.fail_with: ExcCodes | None = None
         self.request_count = 0
         self.recent_requests: deque[Request] = deque(maxlen=1000)
-        self._server: ModbusTcpServer | None = None
 
-    @property
-    def port(self) -> int:
-        """The TCP port (known once started)."""
-        return self._port
-
-    async def start(self) -> None:
-        """Listen on host:port (a free port when 0, kept for a later restart)."""
-        if self._server is not None:
-            return
-        server = ModbusTcpServer(
-            self.device(),
-            address=(self.host, self._port),
-            trace_packet=self._trace_packet,
-            trace_pdu=self._trace_pdu,
-        )
-        await server.serve_forever(background=True)
-        self._server = server
-        listener: Any = server.transport  # an asyncio.Server once listening
-        self._port = int(listener.sockets[0].getsockname()[1])
 
     def device(self) -> SimDevice:
         """The pymodbus device serving this meter's unit (an RTU bus server has several:
@@ -126,14 +105,6 @@ class SimulatedMeter(Served):
         return MeterView(voltages=self.voltages, currents=self.load)
 
     # -- request handling --------------------------------------------------------
-
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        return b"" if sending and self.silent else data
-
-    def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
-        if not sending:
-            self.record_request(pdu)
-        return pdu
 
     async def _action(
         self,

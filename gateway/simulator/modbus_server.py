@@ -34,14 +34,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gateway.simulator.ev_model import MIN_CHARGING_CURRENT, EvModel
 from gateway.simulator.layout_base import ChargerView, Layout, Write
 from gateway.simulator.layouts import LAYOUTS
 from gateway.simulator.rtu_layouts import RTU_LAYOUTS
-from gateway.simulator.served import Served
+from gateway.simulator.served import ServedTcp
 
 MAX_WRITES_KEPT = 100_000
 
@@ -55,7 +54,7 @@ class Request:
     count: int
 
 
-class SimulatedCharger(Served):
+class SimulatedCharger(ServedTcp):
     """One simulated charger on its own TCP port (127.0.0.1 by default)."""
 
     def __init__(
@@ -103,32 +102,12 @@ class SimulatedCharger(Served):
         self.recent_requests: deque[Request] = deque(maxlen=1000)
         self.last_view: ChargerView | None = None
         self._clock = clock
-        self._silent = False
+        self.silent = False  # True: requests are taken in, but no answer leaves
         self._setpoint: float | None = None
         self._setpoint_at = -math.inf
-        self._server: ModbusTcpServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        """The TCP port (known once started)."""
-        return self._port
-
-    async def start(self) -> None:
-        """Listen on host:port (a free port when 0, kept for a later restart)."""
-        if self._server is not None:
-            return
-        server = ModbusTcpServer(
-            self.device(),
-            address=(self.host, self._port),
-            trace_packet=self._trace_packet,
-            trace_pdu=self._trace_pdu,
-        )
-        await server.serve_forever(background=True)
-        self._server = server
-        listener: Any = server.transport  # an asyncio.Server once listening
-        self._port = int(listener.sockets[0].getsockname()[1])
 
     # -- test controls -----------------------------------------------------------
 
@@ -140,22 +119,13 @@ class SimulatedCharger(Served):
         """Unplug the EV."""
         self.ev.unplug()
 
-    @property
-    def silent(self) -> bool:
-        """True while the charger swallows requests without answering."""
-        return self._silent
-
-    @silent.setter
-    def silent(self, value: bool) -> None:
-        self._silent = bool(value)
-
     def silence(self) -> None:
         """Stop answering (clients time out)."""
-        self._silent = True
+        self.silent = True
 
     def resume(self) -> None:
         """Answer again."""
-        self._silent = False
+        self.silent = False
 
     @property
     def current_limit(self) -> float | None:
@@ -196,15 +166,6 @@ class SimulatedCharger(Served):
             for region in self.layout.regions
         ]
 
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        # A silent charger receives and processes, but its answers never leave.
-        return b"" if sending and self._silent else data
-
-    def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
-        if not sending:
-            self.record_request(pdu)
-        return pdu
-
     async def _action(
         self,
         function_code: int,
@@ -222,7 +183,7 @@ class SimulatedCharger(Served):
             self._render(registers, start_address)
             return None
         offset = address - start_address
-        if self._silent:
+        if self.silent:
             # a hung charger does not act on writes either: keep the registers as they are
             set_values[:] = registers[offset : offset + len(set_values)]  # type: ignore[assignment]
             return None

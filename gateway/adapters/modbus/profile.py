@@ -6,7 +6,7 @@ setpoint and the watchdog the charger expects. Adding a charger model is adding 
 The schema is documented in `gateway/profiles/generic.toml`.
 
 Loading validates the file with pydantic (clear errors naming the file and key), then
-compiles it into plain frozen dataclasses with the read plan and the field codecs
+compiles it into the plain frozen dataclasses of `specs.py` with the read plan and the field codecs
 precomputed: the poll path never touches pydantic.
 """
 
@@ -23,20 +23,49 @@ from typing import Any, Protocol, TypeVar
 
 from gateway.adapters.modbus.decoding import (
     DataType,
-    FieldCodec,
     WordOrder,
-    encode,
     is_integer_type,
     register_count,
 )
-from gateway.adapters.modbus.plan import PlannedRead, RegisterRange, compile_reads
+from gateway.adapters.modbus.plan import PlannedRead, compile_reads
 from gateway.adapters.modbus.schema import (
     ProfileFile,
     RegisterDefaults,
     RegisterModel,
     format_errors,
 )
+from gateway.adapters.modbus.specs import (
+    DocumentSource,
+    HeartbeatSpec,
+    PhaseSwitchSpec,
+    RegisterSpec,
+    SetpointSpec,
+    StartupWrite,
+    WatchdogSpec,
+)
 from gateway.core.model import CableState, ComponentState
+
+__all__ = [
+    "MEASUREMENTS",
+    "PLAUSIBLE",
+    "ChargerState",
+    "DocumentSource",
+    "HeartbeatSpec",
+    "PhaseSwitchSpec",
+    "Profile",
+    "ProfileError",
+    "RegisterSpec",
+    "SetpointSpec",
+    "StartupWrite",
+    "StateCode",
+    "WatchdogSpec",
+    "available_profiles",
+    "compile_register",
+    "load_named_file",
+    "load_profile",
+    "load_profile_file",
+    "parse_profile",
+]
 
 MEASUREMENTS = (
     "voltage_l1",
@@ -72,130 +101,6 @@ StateCode = int | str
 ChargerState = tuple[CableState, ComponentState]
 
 
-@dataclass(frozen=True, slots=True)
-class RegisterSpec:
-    """Where one quantity lives and how to decode it."""
-
-    name: str
-    address: int
-    function_code: int
-    data_type: DataType
-    word_order: WordOrder = WordOrder.BIG
-    scale: float = 1.0
-    count: int = 1
-    minimum: float = -1.7976931348623157e308
-    maximum: float = 1.7976931348623157e308
-    nan_as_zero: bool = False
-    mask: int | None = None  # integer types: value = (raw >> shift) & mask, then scale
-    shift: int = 0
-
-    @property
-    def range(self) -> RegisterRange:
-        """The registers it spans, for read planning."""
-        return RegisterRange(self.function_code, self.address, self.count, self.name)
-
-    def codec(self) -> FieldCodec:
-        """A codec for this value on its own (offset 0); planning places it in a block."""
-        return FieldCodec(
-            name=self.name,
-            address=self.address,
-            offset=0,
-            data_type=self.data_type,
-            word_order=self.word_order,
-            scale=self.scale,
-            count=self.count,
-            minimum=self.minimum,
-            maximum=self.maximum,
-            nan_as_zero=self.nan_as_zero,
-            mask=self.mask,
-            shift=self.shift,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SetpointSpec:
-    """The register the per-phase current limit is written to."""
-
-    address: int
-    data_type: DataType
-    word_order: WordOrder
-    scale: float
-    write_function_code: int  # 6 (one register) or 16
-
-    @property
-    def count(self) -> int:
-        """Registers the setpoint spans."""
-        return register_count(self.data_type)
-
-    def encode(self, amps: float) -> list[int]:
-        """The registers that set `amps`."""
-        return encode(amps, self.data_type, self.word_order, self.scale)
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatSpec:
-    """A register the charger wants written regularly to know its master is alive."""
-
-    address: int
-    value: int
-    interval: float  # s
-    write_function_code: int = 6
-
-
-@dataclass(frozen=True, slots=True)
-class WatchdogSpec:
-    """What keeps the charger from falling back to its safe current.
-
-    `keepalive_interval`: rewrite the last setpoint at least this often (s). The charger
-    drops a setpoint after `validity_time` (documentation; configured on the charger),
-    shown counting down in `validity_register` where it has one. `heartbeat`: a separate
-    life-bit register some chargers use instead.
-    """
-
-    keepalive_interval: float | None = None
-    validity_time: float | None = None
-    validity_register: int | None = None
-    heartbeat: HeartbeatSpec | None = None
-    timeout_register: int | None = None  # holding register with the charger's timeout
-    timeout_scale: float = 1.0  # s = raw x timeout_scale
-
-
-@dataclass(frozen=True, slots=True)
-class StartupWrite:
-    """A register written once connected (and after a failure), e.g. "standby off"."""
-
-    address: int
-    value: int
-    write_function_code: int = 6
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseSwitchSpec:
-    """The holding register selecting 1- or 3-phase charging (declared, not used yet)."""
-
-    address: int
-    data_type: DataType
-    write_function_code: int
-    one_phase: int  # value written for 1-phase charging
-    three_phase: int  # value written for 3-phase charging
-
-    def value(self, phases: int) -> int:
-        """The register value for `phases` (1 or 3)."""
-        if phases not in (1, 3):
-            raise ValueError(f"phases must be 1 or 3, got {phases}")
-        return self.one_phase if phases == 1 else self.three_phase
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentSource:
-    """The vendor document the addresses come from."""
-
-    title: str
-    url: str | None = None
-    version: str | None = None
-    notes: str | None = None
-
-
 @dataclass(frozen=True)
 class Profile:
     """A validated register map, with its read plan compiled (`read_plan`).
@@ -222,12 +127,32 @@ class Profile:
     read_max_gap: int = 16
     startup_writes: tuple[StartupWrite, ...] = ()
     phase_switch: PhaseSwitchSpec | None = None
+    read_separately: bool = False  # one request per value (KEBA refuses wider reads)
+    charging_states: Mapping[int, ComponentState] | None = None
+    covers: tuple[str, ...] = ()  # other brands / models on the same register map
     read_plan: tuple[PlannedRead, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         specs = [*self.registers.values(), self.state]
-        plan = compile_reads(((s.range, s.codec()) for s in specs), self.read_max_gap)
+        if self.read_separately:
+            plan = tuple(
+                planned
+                for spec in sorted(specs, key=lambda s: (s.function_code, s.address))
+                for planned in compile_reads([(spec.range, spec.codec())], 0)
+            )
+        else:
+            plan = compile_reads(((s.range, s.codec()) for s in specs), self.read_max_gap)
         object.__setattr__(self, "read_plan", plan)
+
+    def component_state(self, base: ComponentState, charging: float | None) -> ComponentState:
+        """The component state from the state register's `base` and, where the profile
+        has one, the `charging` register's value: it only refines "ready" (plugged, may
+        charge). Without `charging_states` any nonzero value means "charging"."""
+        if base is not ComponentState.READY or charging is None:
+            return base
+        if self.charging_states is None:
+            return ComponentState.CHARGING if charging else base
+        return self.charging_states.get(int(charging), base)
 
     @property
     def keepalive_interval(self) -> float | None:
@@ -434,7 +359,22 @@ def _compile(model: ProfileFile) -> Profile:
             StartupWrite(w.address, w.value, w.write_function_code) for w in model.startup_writes
         ),
         phase_switch=phase_switch,
+        read_separately=model.read.separate,
+        charging_states=_charging_states(model),
+        covers=tuple(model.covers),
     )
+
+
+def _charging_states(model: ProfileFile) -> dict[int, ComponentState] | None:
+    """`[charging_states]` with integer keys; only with a `charging` register."""
+    if model.charging_states is None:
+        return None
+    if model.registers.charging is None:
+        raise ValueError("charging_states needs a registers.charging register")
+    try:
+        return {int(key, 0): value for key, value in model.charging_states.items()}
+    except ValueError:
+        raise ValueError("charging_states: each code must be an integer") from None
 
 
 def _state_codes(

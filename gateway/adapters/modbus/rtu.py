@@ -31,8 +31,8 @@ from pymodbus.client.base import ModbusBaseClient
 from pymodbus.framer import FramerType
 
 from gateway.adapters.base import ChargerUnreachable
+from gateway.adapters.modbus.charger import ModbusCharger
 from gateway.adapters.modbus.profile import Profile, load_profile
-from gateway.adapters.modbus.tcp import ModbusCharger
 from gateway.adapters.modbus.transport import Transport
 
 log = logging.getLogger(__name__)

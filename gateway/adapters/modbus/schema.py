@@ -110,6 +110,9 @@ class ReadModel(_Strict):
     """`[read]`: how far read planning may merge (see `plan.py`)."""
 
     max_gap: int = Field(16, ge=0, le=124)
+    # every value in a request of its own, even where registers touch: for chargers that
+    # refuse a read spanning two values (KEBA)
+    separate: bool = False
 
 
 class SetpointModel(_Strict):
@@ -213,6 +216,11 @@ class ProfileFile(_Strict):
     safe_current: SafeCurrentModel | None = None  # the charger's fail-safe current (A)
     startup_writes: list[StartupWriteModel] = Field(default_factory=list)
     phase_switch: PhaseSwitchModel | None = None
+    # codes of the `charging` register -> the component state they mean while the state
+    # register says "ready" (default: any nonzero code means "charging")
+    charging_states: dict[str, ComponentState] | None = None
+    # other brands and models built on the same register map (shown by `ev-gateway profiles`)
+    covers: list[str] = Field(default_factory=list)
 
 
 def format_errors(exc: ValidationError) -> str:
