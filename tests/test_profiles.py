@@ -89,7 +89,7 @@ def test_replacing_a_profile_field_recompiles_the_plan() -> None:
 def test_unknown_and_invalid_names() -> None:
     with pytest.raises(ProfileError, match=r"unknown charger profile 'nope'.*alfen-eve, .*generic"):
         load_profile("nope")
-    with pytest.raises(ProfileError, match="invalid profile name"):
+    with pytest.raises(ProfileError, match="invalid charger profile name"):
         load_profile("../etc/passwd")
 
 

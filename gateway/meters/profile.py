@@ -30,6 +30,7 @@ from gateway.adapters.modbus.profile import (
     RegisterSpec,
     compile_register,
     load_named_file,
+    shipped_file,
 )
 from gateway.adapters.modbus.schema import (
     ReadModel,
@@ -133,20 +134,10 @@ def meter_profile_names() -> list[str]:
     return sorted(p.stem for p in meter_profiles_dir().glob("*.toml"))
 
 
+@functools.cache
 def load_meter_profile(name: str) -> MeterProfile:
     """The shipped meter profile `name`; `ProfileError` for an unknown or invalid one."""
-    if not NAME_PATTERN.match(name):
-        raise ProfileError(f"invalid meter profile name {name!r}")
-    return _load_shipped(name)
-
-
-@functools.cache
-def _load_shipped(name: str) -> MeterProfile:
-    path = meter_profiles_dir() / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(meter_profile_names())
-        raise ProfileError(f"unknown meter profile {name!r}; known meter profiles: {known}")
-    return load_meter_profile_file(path)
+    return load_meter_profile_file(shipped_file(meter_profiles_dir(), name, "meter profile"))
 
 
 def available_meter_profiles() -> list[MeterProfile]:

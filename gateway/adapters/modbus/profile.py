@@ -165,18 +165,25 @@ def load_profile(name: str) -> Profile:
 
     Raises `ProfileError` for an unknown name (listing the known ones) or an invalid file.
     """
-    if not NAME_PATTERN.match(name):
-        raise ProfileError(f"invalid profile name {name!r}")
     return _load_shipped(name)
 
 
 @functools.cache
 def _load_shipped(name: str) -> Profile:
-    path = _profiles_dir() / f"{name}.toml"
+    return load_profile_file(shipped_file(_profiles_dir(), name, "charger profile"))
+
+
+def shipped_file(directory: Path, name: str, kind: str) -> Path:
+    """The file of the shipped `kind` (e.g. "meter profile") `name` in `directory`;
+    `ProfileError` for a name that is not a plain name or has no file (listing the
+    known ones)."""
+    if not NAME_PATTERN.match(name):
+        raise ProfileError(f"invalid {kind} name {name!r}")
+    path = directory / f"{name}.toml"
     if not path.is_file():
-        known = ", ".join(p.stem for p in sorted(_profiles_dir().glob("*.toml")))
-        raise ProfileError(f"unknown charger profile {name!r}; known profiles: {known}")
-    return load_profile_file(path)
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
+        raise ProfileError(f"unknown {kind} {name!r}; known {kind}s: {known}")
+    return path
 
 
 def available_profiles() -> list[Profile]:
