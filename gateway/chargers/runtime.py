@@ -93,6 +93,8 @@ class ChargerRuntime:
         self._next_summary = 0.0
         self._write_failures = 0
         self._limit_written = asyncio.Event()
+        # A protocol isinstance check costs microseconds: once here, not at every poll.
+        self._fault_source = adapter if isinstance(adapter, ReportsError) else None
 
     def __repr__(self) -> str:
         return f"ChargerRuntime({self.id!r}, {self.adapter!r})"
@@ -168,7 +170,7 @@ class ChargerRuntime:
         self._down_since = None
         self._unreachable = False
         self.failures = 0
-        self.last_error = self.adapter.error if isinstance(self.adapter, ReportsError) else None
+        self.last_error = self._fault_source.error if self._fault_source else None
         self.latest = sample
         return True
 
