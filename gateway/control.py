@@ -371,9 +371,12 @@ class PoolController:
         return grid_headroom(self.grid, self.meter.latest, own.current, now)
 
     def stale_meters(self, now: float) -> tuple[str, ...]:
-        """The grid meter's id while the pool falls back for want of its data."""
-        headroom = self.headroom(now)
-        if headroom is None or not headroom.stale or self.meter is None:
+        """The grid meter's id while the pool falls back for want of its data (the
+        same test `grid_headroom` applies, without summing the pool's currents)."""
+        if self.grid is None or self.meter is None:
+            return ()
+        reading = self.meter.latest
+        if reading is not None and reading.is_fresh(now, self.grid.max_age):
             return ()
         return (self.meter.id,)
 
