@@ -307,7 +307,7 @@ class Gateway:
         """
         enabled = self.config.homeassistant.enabled
         current = {topic for topic, _ in self._discovery()} if enabled else set()
-        sources = {name: c.manager.sources() for name, c in self.controllers.items()}
+        sources = {name: c.manager.sources for name, c in self.controllers.items()}
         keep = backed_by(self.config, self.topics, current, sources)
         filters = [*discovery_filters(self.config), f"{self.topics.base}/pools/#"]
         try:

@@ -111,3 +111,27 @@ async def test_disabling_home_assistant_removes_the_gateways_entities(
             for topic in announced:
                 await probe.wait_for(topic, lambda m: m.payload == b"" and m.retain is False)
     assert await _retained(mosquitto, "homeassistant/#") == {}
+
+
+
+def test_power_status_of_a_source_that_proposes_after_the_check_began_is_kept(
+    mosquitto: Mosquitto,
+) -> None:
+    """Live sources are asked when a topic is judged, not when the check starts.
+
+    A proposal can arrive while the retained burst is read; its status is then among
+    the retained topics, and clearing it would blank the source's reply.
+    """
+    from gateway.mqtt.reconcile import backed_by
+
+    charger = {"id": "bay-1", "adapter": "simulated"}
+    config = config_from_dict(site_config(mosquitto, [charger]))
+    live: list[str] = []
+    keep = backed_by(config, Topics("ev-gateway"), set(), {"default": lambda: list(live)})
+    status = "ev-gateway/pools/default/power_status/hems"
+    assert not keep(status)
+    live.append("hems")
+    assert keep(status)
+    assert not keep("ev-gateway/pools/default/power_status/other")
+    assert not keep("ev-gateway/pools/gone/target")
+    assert keep("ev-gateway/pools/default/target")

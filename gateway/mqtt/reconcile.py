@@ -90,13 +90,15 @@ def backed_by(
     config: GatewayConfig,
     topics: Topics,
     discovery: set[str],
-    sources: Mapping[str, list[str]],
+    sources: Mapping[str, Callable[[], list[str]]],
 ) -> Callable[[str], bool]:
     """What the running gateway still backs: `keep(topic)` for `reconcile_retained`.
 
     Home Assistant configs that `discovery` (the current set) holds or that are not
     this gateway's; `{base}/pools/{pool}/...` of configured pools, and of those
-    `power_status/{source}` only for `sources[pool]` (the live proposals).
+    `power_status/{source}` only for `sources[pool]()`, the live proposals asked at the
+    moment of judging: a proposal that arrives while the retained burst is read has
+    its status published retained meanwhile, and that status must survive.
     """
 
     def keep(topic: str) -> bool:
@@ -108,7 +110,7 @@ def backed_by(
         if parts[1] not in sources:
             return False
         if parts[2] == "power_status":
-            return len(parts) == 4 and parts[3] in sources[parts[1]]
+            return len(parts) == 4 and parts[3] in sources[parts[1]]()
         return True
 
     return keep
