@@ -8,6 +8,7 @@ test run (CI can cache the directory) and prints how long it took.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +23,16 @@ HA_PACKAGES = [
     f"homeassistant=={HA_VERSION}",
     "josepy<2",  # josepy 2 drops an API HA 2024.3's acme dependency imports at start
     "paho-mqtt==1.6.1",  # the MQTT integration's requirement in 2024.3
+    # Requirements of integrations Home Assistant always loads (frontend, onboarding and
+    # what they depend on), pinned as their 2024.3 manifests say. `hass --skip-pip` does
+    # not install them, and without them it starts in recovery mode with no onboarding.
+    "home-assistant-frontend==20240307.0",
+    "Pillow==10.2.0",  # image_upload
+    "janus==1.0.0",  # file_upload
+    "psutil-home-assistant==0.0.1",  # hardware, recorder
+    "securetar==2024.2.1",  # backup
+    "SQLAlchemy==2.0.27",  # recorder, imported by analytics
+    "fnv-hash-fast==0.5.0",  # recorder
 ]
 NODE_RED_VERSION = "4.1.1"
 STAMP = ".installed"
@@ -88,7 +99,9 @@ def home_assistant_venv() -> Installed:
         # Compile now: a first start would otherwise spend ~40 s compiling.
         _run([venv_python, "-m", "compileall", "-q", "-j", "0", str(target / "lib")])
 
-    return _cached("ha-venv", HA_VERSION, build)
+    # The key names the package list too: a cache built from another list is rebuilt.
+    packages = hashlib.sha256(" ".join(HA_PACKAGES).encode()).hexdigest()[:8]
+    return _cached("ha-venv", f"{HA_VERSION}-{packages}", build)
 
 
 def node_red() -> Installed:
