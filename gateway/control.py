@@ -27,8 +27,7 @@ from gateway.chargers import ChargerRuntime, WriteOutcome
 from gateway.chargers.phase_switch import PoolSwitches
 from gateway.clock import Clock, wall_at
 from gateway.config import GatewayConfig, PoolConfig
-from gateway.core.formulas import pool_snapshot
-from gateway.core.headroom import GridHeadroom, GridLimits, grid_headroom
+from gateway.core.headroom import GridHeadroom, GridLimits, grid_headroom, own_current
 from gateway.core.model import SystemBounds
 from gateway.core.power_manager import PowerManager, Proposal
 from gateway.core.status import ChargerStatus
@@ -363,12 +362,17 @@ class PoolController:
     # ------------------------------------------------------------------ grid
     def headroom(self, now: float) -> GridHeadroom | None:
         """What the pool's EVs may take per grid phase under the grid meter (None: no
-        meter). The pool's own fresh EV current is added back to the meter's."""
+        meter). The pool's own fresh EV current, each charger's at most what it was
+        commanded, is added back to the meter's (see `own_current`)."""
         if self.grid is None or self.meter is None:
             return None
-        latest = {c.id: c.latest for c in self.chargers if c.latest is not None}
-        own = pool_snapshot(self.layout.members, latest, now, self.config.power.max_data_age)
-        return grid_headroom(self.grid, self.meter.latest, own.current, now)
+        chargers = self.chargers
+        latest = {c.id: c.latest for c in chargers if c.latest is not None}
+        commanded = {c.id: c.commanded for c in chargers}
+        own = own_current(
+            self.layout.members, latest, commanded, now, self.config.power.max_data_age
+        )
+        return grid_headroom(self.grid, self.meter.latest, own, now)
 
     def stale_meters(self, now: float) -> tuple[str, ...]:
         """The grid meter's id while the pool falls back for want of its data (the

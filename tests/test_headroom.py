@@ -212,3 +212,27 @@ def test_more_other_load_never_gives_more_room(
     limits: GridLimits, other: float, ev: float, extra: float
 ) -> None:
     assert phase_headroom(limits, other + extra + ev, ev) <= phase_headroom(limits, other + ev, ev)
+
+
+def test_own_current_counts_a_charger_at_most_at_its_commanded_limit() -> None:
+    """A meter reading that already shows a cut, beside charger readings from before it,
+    must not make room: each charger's draw is added back only up to its new limit."""
+    from gateway.core.formulas import PoolMember
+    from gateway.core.headroom import own_current
+    from tests.factories import sample
+
+    members = [PoolMember("a", (1, 2, 3)), PoolMember("b", (2, 3, 1)), PoolMember("c", (1,))]
+    latest = {
+        "a": sample(current=(16.0, 16.0, 16.0)),  # measured before its cut to 6 A
+        "b": sample(current=(10.0, 10.0, 10.0)),  # never commanded: counted as measured
+        "c": sample(current=(8.0, 0.0, 0.0), timestamp=0.0),  # stale: counts 0
+    }
+    commanded: dict[str, float | None] = {"a": 6.0, "b": None, "c": 16.0}
+    own = own_current(members, latest, commanded, now=1000.5, max_data_age=3.0)
+    assert own == Phases(16.0, 16.0, 16.0)
+    # 25 A of house on L1 and a meter that shows the cut: the room is what the fuse
+    # leaves, not 10 A more for a's stale 16 A
+    limits = GridLimits(fuse=35.0, margin=1.0)
+    meter = MeterSample(1000.5, 0.0, Phases(25.0 + 6.0 + 10.0, 16.0, 16.0))
+    room = grid_headroom(limits, meter, own, 1000.5)
+    assert room.headroom.p1 == pytest.approx(34.0 - 25.0)

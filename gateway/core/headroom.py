@@ -22,14 +22,19 @@ as few EVs as fit keep charging at their minimum while the meter is blind.
 Caveat for callers: `ev_p` should be measured as close as possible in time to the meter
 reading. An EV current measured after a ramp-up, subtracted from a meter reading taken
 before it, underestimates the other loads; pass the smaller of the two when unsure.
+`own_current` does so for a cut: a charger's measured current counts at most up to the
+limit it was last commanded, so a meter reading that already shows a cut, beside a
+charger reading from before it, does not make room that is not there.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gateway.core.model import Phases
+from gateway.core.formulas import PoolMember, is_fresh, to_grid_phases
+from gateway.core.model import ChargerSample, Phases
 from gateway.meters.model import MeterSample
 
 DEFAULT_MIN_CURRENT = 6.0
@@ -138,3 +143,31 @@ def grid_headroom(
         for m, e in zip(meter.current.as_tuple(), ev_current.as_tuple(), strict=True)
     )
     return GridHeadroom(limits.fuse, meter.current, Phases(*rooms), False, age)
+
+
+def own_current(
+    members: Iterable[PoolMember],
+    latest: Mapping[str, ChargerSample],
+    commanded: Mapping[str, float | None],
+    now: float,
+    max_data_age: float,
+) -> Phases:
+    """The pool's own EV current per grid phase, to add back to the meter's.
+
+    Each fresh charger's measured current per terminal, capped at the limit it was last
+    commanded (`commanded[id]`; None: unknown, not capped), mapped onto the grid phases
+    through its wiring. Chargers without fresh data count 0: their draw stays counted as
+    other load (less room, never more).
+    """
+    grid = [0.0, 0.0, 0.0]
+    for member in members:
+        sample = latest.get(member.charger_id)
+        if sample is None or not is_fresh(sample, now, max_data_age):
+            continue
+        current = sample.current
+        cap = commanded.get(member.charger_id)
+        if cap is not None:
+            current = Phases(*(min(amps, cap) for amps in current.as_tuple()))
+        for index, amps in enumerate(to_grid_phases(current, member.phases).as_tuple()):
+            grid[index] += amps
+    return Phases(*grid)
