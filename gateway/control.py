@@ -33,7 +33,12 @@ from gateway.core.power_manager import PowerManager, Proposal
 from gateway.core.status import ChargerStatus
 from gateway.core.system_bounds import NO_POWER, system_bounds
 from gateway.distribution.model import PhaseLimit
-from gateway.distribution_bridge import PoolDistributor, as_written
+from gateway.distribution_bridge import (
+    PoolDistributor,
+    Recheck,
+    as_written,
+    distribution_inputs,
+)
 from gateway.logsafe import LogLimiter
 from gateway.meters.payloads import grid_state
 from gateway.meters.runtime import MeterRuntime
@@ -89,6 +94,7 @@ class PoolController:
             default_power=pool_config.default_power,
         )
         self.distributor = PoolDistributor(gateway_config.distribution)
+        self._recheck = Recheck(gateway_config.distribution.recheck_interval)
         self.bounds: SystemBounds | None = None
         self.last_result: DistributionResult | None = None
         self._published_status: dict[str, dict[str, Any]] = {}
@@ -257,6 +263,11 @@ class PoolController:
             if headroom.stale != self._grid_stale:
                 self._grid_stale = headroom.stale
                 self._announce = True  # say in a result that the fallback (no longer) applies
+        inputs = distribution_inputs(target, limit, self.chargers, now)
+        if not self._announce and not self._recheck.due(inputs, now):
+            await self._publish_target(now)
+            return None  # nothing changed since the last one, and it is not due again yet
+        self._recheck.ran(inputs, now)
         allocation = self.distributor.allocate(target, self.chargers, limit, now)
         switches = self.switches.due(allocation.phases)
         wanted = {c.id: 0.0 if c.id in switches else allocation.limits[c.id] for c in self.chargers}
@@ -271,6 +282,8 @@ class PoolController:
             await self._publish_target(now)
             return None
         outcomes = await self._write(pending)  # a switch's pause at 0 A is one of the cuts
+        if not all(outcome.ok for outcome in outcomes.values()):
+            self._recheck.forget()  # try again at the next tick
         self.switches.start(switches, outcomes)
         self.distributions += 1
         result = build_result(

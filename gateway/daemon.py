@@ -250,9 +250,10 @@ class Gateway:
         for index, charger in enumerate(self.chargers.values()):
             status, sample, error = charger.status(now), charger.latest, charger.last_error
             spread = (index + 1) / count
-            key = state_key(status, sample, error, charger.ev_resume)
-            if not schedule.due(charger.id, key, now, spread):
-                continue
+            if schedule.heartbeat > 0:
+                key = state_key(status, sample, error, charger.ev_resume)
+                if not schedule.due(charger.id, key, now, spread):
+                    continue
             published += 1
             if published % YIELD_EVERY == 0:
                 # Publishing never waits, so a large site's tick would hold the loop:

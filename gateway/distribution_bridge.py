@@ -3,7 +3,8 @@
 The distributor (`gateway.distribution`) is pure and knows nothing of the config or of
 the chargers' runtimes; this module turns each `ChargerRuntime` (its capabilities,
 latest sample, freshness and status) into the distributor's `ChargerState`, and the
-`Allocation` into what the controller writes and reports.
+`Allocation` into what the controller writes and reports. `Recheck` tells when a
+distribution can be skipped because none of its inputs changed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class PoolDistributor:
     """The distributor of one pool, tuned by the config's `[distribution]` section."""
 
     def __init__(self, section: DistributionSection) -> None:
+        self.runs = 0  # distributions run so far
         self._distributor = Distributor(
             DistributionConfig(
                 min_current=section.min_current,
@@ -58,6 +60,7 @@ class PoolDistributor:
         now: float,
     ) -> PoolAllocation:
         """One distribution: the limit for every charger of the pool."""
+        self.runs += 1
         states = [charger_state(charger, now) for charger in chargers]
         allocation = self._distributor.distribute(target, states, phase_limit, now)
         decisions = allocation.decisions
@@ -128,3 +131,67 @@ def as_written(
         unreachable_reason=allocation.unreachable_reason,
         resume=allocation.resume,
     )
+
+
+def distribution_inputs(
+    target: float, limit: object, chargers: Sequence[ChargerRuntime], now: float
+) -> tuple[object, ...]:
+    """What a distribution decides from, as a key to compare.
+
+    The target, the phase limit, and per charger: freshness, status, phase setting,
+    switch under way, plug and component state, and measured current per terminal
+    rounded to 0.1 A (readings jitter; the distributor's thresholds are 0.5 A and
+    more). Voltage is left out: it moves the power estimate by a fraction of a percent,
+    and the next recheck takes it in. The limits written are the distribution's own
+    output; a failed write shows in the charger's status.
+    """
+    key: list[object] = [target, limit]
+    for charger in chargers:
+        sample = charger.latest
+        measured: object = None
+        if sample is not None:
+            p1, p2, p3 = sample.current.as_tuple()
+            measured = (
+                sample.cable_state,
+                sample.component_state,
+                round(p1, 1),
+                round(p2, 1),
+                round(p3, 1),
+            )
+        key.append(
+            (
+                charger.fresh(now),
+                charger.status(now),
+                charger.phases_in_use,
+                charger.switching,
+                measured,
+            )
+        )
+    return tuple(key)
+
+
+@dataclass(slots=True)
+class Recheck:
+    """Whether a pool's distribution is due: when its inputs changed since the last one,
+    or `interval` seconds after it (time alone moves the distributor's timers: ramps,
+    min on/off times, rotation, wake-ups). `interval` 0: always due.
+
+    The distributor is built for calls seconds apart (it accounts the time elapsed
+    between two calls), so a quiet site distributes every `interval` and a busy one at
+    every tick, with the same decisions up to that delay on a timer.
+    """
+
+    interval: float
+    _last: tuple[object, ...] | None = None
+    _at: float = float("-inf")
+
+    def due(self, inputs: tuple[object, ...], now: float) -> bool:
+        """True when a distribution is to run now; the caller then calls `ran`."""
+        return self.interval <= 0 or inputs != self._last or now - self._at >= self.interval
+
+    def ran(self, inputs: tuple[object, ...], now: float) -> None:
+        self._last, self._at = inputs, now
+
+    def forget(self) -> None:
+        """The next call is due whatever the inputs (after a failed write, say)."""
+        self._last = None

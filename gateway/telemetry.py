@@ -8,6 +8,7 @@ leave as wall-clock labels: `wall_offset` is wall time minus monotonic time now.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -64,15 +65,42 @@ def charger_message(
     return topics.charger_state(charger_id), payloads.dumps(body)
 
 
+DEADBANDS = (50.0, 0.2, 0.2, 0.2, 2.0, 2.0, 2.0, 100.0)
+"""How far a measured value may move before its charger's state goes out at once (with
+`state_heartbeat` set): active power 50 W, current 0.2 A and voltage 2 V per terminal,
+energy 100 Wh. Published values are never further than this from the charger's."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey:
+    """What decides whether a charger's state is worth publishing now.
+
+    `discrete`: status, cable and component state, limit, bounds, error and EV resume
+    state (any change counts); `measures`: power, currents, voltages and energy (a
+    change counts when it exceeds its `DEADBANDS` entry).
+    """
+
+    discrete: tuple[object, ...]
+    measures: tuple[float, ...] = ()
+
+    def differs(self, published: StateKey) -> bool:
+        """True when this state is worth publishing after `published` went out."""
+        if self.discrete != published.discrete or len(self.measures) != len(published.measures):
+            return True
+        for now, then, band in zip(self.measures, published.measures, DEADBANDS, strict=False):
+            if now == then or abs(now - then) < band or (now != now and then != then):
+                continue  # unchanged, within the band, or unknown both times (NaN)
+            return True
+        return False
+
+
 def state_key(
     status: ChargerStatus, sample: ChargerSample | None, error: str | None, ev_resume: str = "ok"
-) -> tuple[object, ...]:
-    """What makes a charger's state worth publishing at once when it changes: its
-    status, cable and component state, limit, bounds, error and EV resume state (not
-    measurements)."""
+) -> StateKey:
+    """The charger's `StateKey` now."""
     if sample is None:
-        return (status, error, ev_resume)
-    return (
+        return StateKey((status, error, ev_resume))
+    discrete = (
         status,
         sample.cable_state,
         sample.component_state,
@@ -81,6 +109,11 @@ def state_key(
         error,
         ev_resume,
     )
+    energy = math.nan if sample.energy is None else sample.energy
+    return StateKey(
+        discrete,
+        (sample.active_power, *sample.current.as_tuple(), *sample.voltage.as_tuple(), energy),
+    )
 
 
 @dataclass(slots=True)
@@ -88,15 +121,16 @@ class StateSchedule:
     """Which chargers' states to publish at a tick.
 
     With `heartbeat` 0, every charger at every tick. Otherwise a charger's state is
-    published when its `state_key` changed, and at least every `heartbeat` seconds;
+    published when its `state_key` differs from the one last published (a measured
+    value by more than its deadband), and at least every `heartbeat` seconds;
     the first heartbeats are spread over one interval, so a large site does not
     publish every state in the same tick.
     """
 
     heartbeat: float
-    _sent: dict[str, tuple[tuple[object, ...], float]] = field(default_factory=dict)
+    _sent: dict[str, tuple[StateKey, float]] = field(default_factory=dict)
 
-    def due(self, charger_id: str, key: tuple[object, ...], now: float, spread: float) -> bool:
+    def due(self, charger_id: str, key: StateKey, now: float, spread: float) -> bool:
         """True when the state is to be published now, and records it. `spread` in
         (0, 1] places the charger's first heartbeat within the first interval; a change
         is published at once without moving the heartbeat's schedule."""
@@ -111,7 +145,7 @@ class StateSchedule:
             next_due += self.heartbeat
             if next_due <= now:  # beats were missed (a stalled loop): count from now
                 next_due = now + self.heartbeat
-        elif previous == key:
+        elif not key.differs(previous):
             return False
         self._sent[charger_id] = (key, next_due)
         return True

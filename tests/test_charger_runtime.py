@@ -154,11 +154,15 @@ async def test_shutdown_with_chargers_gone_is_quiet_and_writes_nothing(
                 lambda: all(not c.reachable for c in gateway.chargers.values()),
                 what="every charger marked unreachable",
             )
+            # a write may have been tried between a charger vanishing and its next read
+            # failing; from here on, none may be
+            known = len(caplog.records)
             writes = sum(len(s.writes) for s in sims)
         gc.collect()  # "never retrieved" is reported when a failed task is collected
         assert sum(len(s.writes) for s in sims) == writes
     messages = [r.getMessage() for r in caplog.records]
     assert not [m for m in messages if "never retrieved" in m or "Traceback" in m]
     assert not [r for r in caplog.records if r.exc_info]
-    assert not [m for m in messages if re.search(r"refused [\d.]+ A", m)]  # no write tried
+    later = messages[known:]
+    assert not [m for m in later if re.search(r"refused [\d.]+ A", m)]  # no write tried
     assert len([m for m in messages if "is down" in m]) == len(sims)  # one line each

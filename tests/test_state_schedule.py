@@ -23,11 +23,13 @@ STATE = "ev-gateway/chargers/bay-1/state"
 POWER = "ev-gateway/pools/default/power"
 
 
-def _sample(at: float, power: float = 4140.0, limit: float = 6.0) -> ChargerSample:
+def _sample(
+    at: float, power: float = 4140.0, limit: float = 6.0, amps: float = 6.0
+) -> ChargerSample:
     return ChargerSample(
         timestamp=at,
         active_power=power,
-        current=Phases(6.0, 6.0, 6.0),
+        current=Phases(amps, amps, amps),
         voltage=Phases(230.0, 230.0, 230.0),
         energy=1000.0 + at,
         cable_state=CableState.EV_LOCKED,
@@ -43,13 +45,13 @@ def test_every_tick_without_a_heartbeat() -> None:
     assert all(schedule.due("a", key, float(t), 0.0) for t in range(10))
 
 
-def test_measurements_wait_for_the_heartbeat_changes_go_at_once() -> None:
+def test_small_moves_wait_for_the_heartbeat_changes_go_at_once() -> None:
     schedule = StateSchedule(10.0)
     working = ChargerStatus.WORKING
     published = [
         t for t in range(31) if schedule.due("a", state_key(working, _sample(t), None), t, 1.0)
     ]
-    # power and energy change every second: only the heartbeat publishes them
+    # energy moves 1 Wh a second, within its 100 Wh band: only the heartbeat publishes it
     assert published == [0, 10, 20, 30]
     assert schedule.due("a", state_key(working, _sample(31, limit=8.0), None), 31, 0.0)
     assert schedule.due("a", state_key(ChargerStatus.UNCERTAIN, _sample(32), None), 32, 0.0)
@@ -58,6 +60,25 @@ def test_measurements_wait_for_the_heartbeat_changes_go_at_once() -> None:
     # changes do not move the heartbeat: due again at 40
     assert not schedule.due("a", state_key(ChargerStatus.UNCERTAIN, _sample(39), "timeout"), 39, 0)
     assert schedule.due("a", state_key(ChargerStatus.UNCERTAIN, _sample(40), "timeout"), 40, 0)
+
+
+def test_a_measured_value_goes_out_once_it_moved_past_its_deadband() -> None:
+    """Bands count from the value last published, so a slow drift goes out too."""
+    schedule = StateSchedule(60.0)
+    working = ChargerStatus.WORKING
+
+    def due(at: float, **values: float) -> bool:
+        return schedule.due("a", state_key(working, _sample(0.0, **values), None), at, 1.0)
+
+    assert due(0.0)
+    assert not due(1.0, power=4170.0)  # 30 W
+    assert due(2.0, power=4200.0)  # 60 W from the 4140 W published
+    assert not due(3.0, power=4230.0)  # 30 W from the 4200 W published
+    assert due(4.0, power=4230.0, amps=6.3)  # 0.3 A
+    assert not due(5.0, power=4230.0, amps=6.4)
+    nan = float("nan")
+    assert due(6.0, power=nan, amps=6.4)  # a value became unknown
+    assert not due(7.0, power=nan, amps=6.4)  # unknown both times
 
 
 def test_first_heartbeats_are_spread_over_one_interval() -> None:

@@ -90,6 +90,9 @@ class DistributionConfig(_Section):
     phase_switch_interval: float = Field(300.0, ge=60, le=86400)
     # A above the minimum a 1-phase EV must be able to get on 3 phases to switch back
     phase_switch_hysteresis: float = Field(1.0, ge=0, le=16)
+    # s between two distributions while none of their inputs changed (target, limits,
+    # each charger's status, plug and measured current to 0.1 A, its limit); 0: every tick
+    recheck_interval: float = Field(5.0, ge=0, le=60)
 
 
 class SimulatedEvConfig(_Section):

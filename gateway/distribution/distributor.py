@@ -93,13 +93,26 @@ def _phase_names(phases: Sequence[int]) -> str:
     return ", ".join(f"L{phase}" for phase in sorted(phases))
 
 
+def _terminal_volts(state: ChargerState, nominal: float) -> tuple[float, ...]:
+    """Each wired terminal's voltage (`_volts`), computed once per call."""
+    return tuple(_volts(state, t, nominal) for t in range(len(state.phases)))
+
+
 def _grid_and_watts(
-    state: ChargerState, terminals: Iterable[int], nominal: float
+    state: ChargerState, terminals: Iterable[int], volts: Sequence[float]
 ) -> tuple[tuple[int, ...], float]:
-    """The grid phases of some of a charger's terminals, and their W per A."""
-    chosen = sorted(set(terminals))
-    grid = tuple(sorted({state.phases[t] for t in chosen}))
-    return grid, sum(_volts(state, t, nominal) for t in chosen)
+    """The grid phases of some of a charger's terminals, and their W per A (`volts`:
+    each terminal's voltage)."""
+    chosen = set(terminals)
+    phases = state.phases
+    return tuple(sorted({phases[t] for t in chosen})), sum(volts[t] for t in chosen)
+
+
+def _zero(
+    state: ChargerState, grid: tuple[int, ...], code: DecisionCode, reason: str, phases: int
+) -> ChargerDecision:
+    """A final 0 A for a charger the distributor does not share to."""
+    return ChargerDecision(state.charger_id, 0.0, code, reason, grid, len(grid), 0.0, phases=phases)
 
 
 def _on_phases(phases: Sequence[int], amps: float) -> Phases:
@@ -246,11 +259,7 @@ class Distributor:
         """Sort one charger into controllable EV, held (uncontrolled) or a final 0."""
         cfg = self._config
         sample = state.sample
-        cid, grid = state.charger_id, tuple(sorted(state.phases))
-
-        def zero(code: DecisionCode, reason: str, phases: int = state.setting) -> ChargerDecision:
-            return ChargerDecision(cid, 0.0, code, reason, grid, len(grid), 0.0, phases=phases)
-
+        grid, setting = tuple(sorted(state.phases)), state.setting
         if state.switching:
             return self._switching(state, memory)
         if memory.switch_to is not None:  # the switch is over (done, or given up)
@@ -262,9 +271,10 @@ class Distributor:
         if not sample.ev_connected:
             memory.end_session()
             memory.reserve = None
-            if state.phase_switching and state.setting == 1:  # back to 3 while no one charges
-                return zero(DecisionCode.NO_EV, "no EV: nothing reserved; back to 3 phases", 3)
-            return zero(DecisionCode.NO_EV, "no EV: nothing reserved")
+            if state.phase_switching and setting == 1:  # back to 3 while no one charges
+                return _zero(state, grid, DecisionCode.NO_EV, "no EV: nothing reserved; "
+                             "back to 3 phases", 3)  # fmt: skip
+            return _zero(state, grid, DecisionCode.NO_EV, "no EV: nothing reserved", setting)
         if not memory.session:
             memory.start_session(now)
         if state.status == ChargerStatus.UNCERTAIN:
@@ -276,30 +286,29 @@ class Distributor:
             if draw > cfg.active_current:
                 reason = f"not working, yet draws {draw:.1f} A: reserved"
                 return _Held(0.0, min(draw, state.max_current), DecisionCode.NOT_WORKING, reason)
-            return zero(DecisionCode.NOT_WORKING, f"not working ({sample.component_state})")
+            reason = f"not working ({sample.component_state})"
+            return _zero(state, grid, DecisionCode.NOT_WORKING, reason, setting)
         step = state.step
         minimum = ceil_to_step(state.min_current or cfg.min_current, step)
         top = floor_to_step(state.max_current, step)
         if top < minimum:
-            return zero(
-                DecisionCode.BELOW_MINIMUM,
-                f"charger maximum {state.max_current:g} A is below the minimum {minimum:g} A",
-            )
+            reason = f"charger maximum {state.max_current:g} A is below the minimum {minimum:g} A"
+            return _zero(state, grid, DecisionCode.BELOW_MINIMUM, reason, setting)
         update_resume(memory, draw, minimum, top, step, now, cfg)
         if memory.learned_min is not None:
             minimum = max(minimum, memory.learned_min)
         # On one phase the EV shows nothing of its other phases: learn only on three.
-        learn = currents if state.setting != 1 else (0.0,) * len(currents)
+        learn = currents if setting != 1 else (0.0,) * len(currents)
         terminals = ev_terminals(memory, learn, state.ev_phases, cfg.active_current)
-        nominal = state.nominal_voltage or cfg.nominal_voltage
-        everywhere = _grid_and_watts(state, terminals, nominal)
-        if state.setting == 1:  # its L1 only, unless it is measured elsewhere
+        volts = _terminal_volts(state, state.nominal_voltage or cfg.nominal_voltage)
+        everywhere = _grid_and_watts(state, terminals, volts)
+        mine = everywhere
+        if setting == 1:  # its L1 only, unless it is measured elsewhere
             drawing = {t for t, amps in enumerate(currents) if amps > cfg.active_current}
-            terminals = frozenset({0} | drawing)
-        mine = _grid_and_watts(state, terminals, nominal)
+            mine = _grid_and_watts(state, {0} | drawing, volts)
         other: tuple[tuple[int, ...], float] | None = None
         if state.phase_switching and len(everywhere[0]) > 1:
-            other = everywhere if state.setting == 1 else _grid_and_watts(state, {0}, nominal)
+            other = everywhere if setting == 1 else _grid_and_watts(state, {0}, volts)
         charging = memory.on_since is not None and memory.limit > 0
         if charging:
             update_reclaim(memory, draw, minimum, step, now, cfg)
@@ -320,7 +329,7 @@ class Distributor:
             ceiling=max(minimum, min(upper, ramp)),
             draw=draw,
             idle=idle,
-            setting=state.setting,
+            setting=setting,
             other=other,
         )
 

@@ -94,9 +94,9 @@ def share(
     waking: set[str] = set()
     for ev in evs:
         memory = ev.memory
-        attempt = f"attempt {memory.wake_attempt} of {config.wake_attempts}"
         if memory.wake_off_since is not None:
             if ev.charging or now - memory.wake_off_since < config.wake_pause:
+                attempt = f"attempt {memory.wake_attempt} of {config.wake_attempts}"
                 reason = f"waking: drew nothing after a start; at 0 for a wake-up ({attempt})"
                 outcomes.append((ev, 0.0, DecisionCode.WAKING, reason))
                 for link, coef in ev.usage().items():
