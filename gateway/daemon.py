@@ -34,6 +34,7 @@ from gateway.mqtt.bridge import MqttBridge
 from gateway.mqtt.homeassistant import discovery_filters, discovery_messages
 from gateway.mqtt.reconcile import backed_by, reconcile_retained
 from gateway.mqtt.topics import Topics
+from gateway.open_files import ensure_open_files, needed
 from gateway.sdnotify import Notifier
 from gateway.state_file import GatewayState, StateFile
 from gateway.tasks import cancel_until_done, insist_when_cancelled
@@ -388,6 +389,7 @@ async def run_gateway(config: GatewayConfig) -> None:
     """Run a gateway until SIGINT/SIGTERM, then stop it cleanly."""
     import signal
 
+    ensure_open_files(needed(len(config.chargers), len(config.meters)))
     gateway = Gateway(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
