@@ -317,8 +317,10 @@ class PoolController:
         nobody else's write (each has its own deadline).
         """
         by_id = {charger.id: charger for charger in self.chargers}
-        cuts = [cid for cid, amps in pending.items() if amps < (by_id[cid].commanded or math.inf)]
-        raises = [cid for cid in pending if cid not in cuts]
+        cuts: list[str] = []
+        raises: list[str] = []
+        for cid, amps in pending.items():
+            (cuts if amps < (by_id[cid].commanded or math.inf) else raises).append(cid)
         outcomes: dict[str, WriteOutcome] = {}
         for group in (cuts, raises):
             results = await asyncio.gather(*(by_id[cid].write_limit(pending[cid]) for cid in group))

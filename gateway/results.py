@@ -71,7 +71,8 @@ def build_result(
     `ev_resume` is `Allocation.resume` (charger id -> "ok" / "waking" / "stalled").
     """
     failed = sorted(cid for cid, outcome in outcomes.items() if not outcome.ok)
-    succeeded = sorted(cid for cid in allocation.limits if cid not in failed)
+    unwritten = set(failed)
+    succeeded = sorted(cid for cid in allocation.limits if cid not in unwritten)
     succeeded_power = sum(allocation.power[cid] for cid in succeeded)
     failed_power = sum(allocation.power[cid] for cid in failed)
     allocated = succeeded_power + failed_power

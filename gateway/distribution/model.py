@@ -7,6 +7,7 @@ phases: `phases[i]` is the grid phase (1..3) wired to the charger's L(i+1), so
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,12 @@ NO_CURRENT = Phases()
 
 PhaseLimit = float | tuple[float, float, float]
 """A fuse limit (A): the same on every grid phase, or one per grid phase L1..L3."""
+
+
+_VALID_PHASES = frozenset(
+    phases for n in (1, 2, 3) for phases in itertools.permutations((1, 2, 3), n)
+)
+"""Every valid wiring: 1 to 3 distinct grid phases, in any order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,25 @@ class ChargerState:
         return self.phases_in_use or len(self.phases)
 
     def __post_init__(self) -> None:
+        # Built for every charger at every distribution: the usual valid case is checked
+        # first and cheaply, the messages are built only for a refusal.
+        phases = self.phases
+        if (
+            type(phases) is tuple
+            and phases in _VALID_PHASES
+            and not (self.phase_switching and len(phases) != 3)
+            and (self.phases_in_use is None or self.phases_in_use in (1, len(phases)))
+            and 0 <= self.max_current < math.inf
+            and 0 < self.step < math.inf
+            and (self.min_current is None or 0 < self.min_current < math.inf)
+            and (self.ev_phases is None or 1 <= self.ev_phases <= len(phases))
+            and isinstance(self.status, ChargerStatus)
+        ):
+            return
+        self._refuse_or_convert()
+
+    def _refuse_or_convert(self) -> None:
+        """Name what is wrong (ValueError), or turn a status string into the enum."""
         where = f"charger {self.charger_id!r}"
         if self.phase_switching and len(self.phases) != 3:
             raise ValueError(f"{where}: phase switching needs three wired phases")

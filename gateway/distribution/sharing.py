@@ -13,7 +13,7 @@ An EV in the 0 half of a wake-up toggle gets 0 with its minimum kept free, so th
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.distribution.admission import Candidate, Priority, admit, priority_of
 from gateway.distribution.config import DistributionConfig
@@ -49,6 +49,8 @@ class EvView:
     other: tuple[tuple[int, ...], float] | None = None
     """For a charger that may switch phases: (grid phases, W per A) of the EV on the
     other setting; None when it may not switch (or the EV draws on one phase anyway)."""
+    _usage: dict[Hashable, float] | None = field(default=None, init=False, repr=False)
+    """`usage()` once built (not an init field: `dataclasses.replace` builds it anew)."""
 
     @property
     def key(self) -> str:
@@ -60,10 +62,14 @@ class EvView:
         """True when the EV was given current at the previous call."""
         return self.memory.on_since is not None and self.memory.limit > 0
 
-    def usage(self) -> dict[Hashable, float]:
-        """Link capacity used per ampere: 1 A on each grid phase, W per A of the target."""
-        usage: dict[Hashable, float] = {phase: 1.0 for phase in self.grid}
-        usage[POWER] = self.watts_per_amp
+    def usage(self) -> Mapping[Hashable, float]:
+        """Link capacity used per ampere: 1 A on each grid phase, W per A of the target.
+        Built once per view; read-only."""
+        usage = self._usage
+        if usage is None:
+            usage = {phase: 1.0 for phase in self.grid}
+            usage[POWER] = self.watts_per_amp
+            self._usage = usage
         return usage
 
 
