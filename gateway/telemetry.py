@@ -85,6 +85,8 @@ class StateKey:
 
     def differs(self, published: StateKey) -> bool:
         """True when this state is worth publishing after `published` went out."""
+        if self.measures == published.measures:  # the common case, compared in C
+            return self.discrete != published.discrete
         if self.discrete != published.discrete or len(self.measures) != len(published.measures):
             return True
         for now, then, band in zip(self.measures, published.measures, DEADBANDS, strict=False):
