@@ -17,17 +17,17 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import aiomqtt
 
-from gateway.chargers import ChargerRuntime, WriteOutcome
+from gateway.chargers import ChargerRuntime
 from gateway.chargers.phase_switch import PoolSwitches
+from gateway.chargers.writes import write_limits
 from gateway.clock import Clock, wall_at
 from gateway.config import GatewayConfig, PoolConfig
-from gateway.core.headroom import GridHeadroom, GridLimits, grid_headroom, own_current
+from gateway.core.headroom import GridHeadroom, GridLimits
 from gateway.core.model import SystemBounds
 from gateway.core.power_manager import PowerManager, Proposal
 from gateway.core.status import ChargerStatus
@@ -53,6 +53,7 @@ from gateway.mqtt.ingress import (
 )
 from gateway.mqtt.outbox import Lane
 from gateway.mqtt.topics import Topics
+from gateway.pool_grid import PoolGrid
 from gateway.pool_state import restore_proposals, saved_pool_state
 from gateway.proposals import error_reply, ok_reply
 from gateway.results import DistributionResult, build_result
@@ -99,8 +100,9 @@ class PoolController:
         self.last_result: DistributionResult | None = None
         self._published_status: dict[str, dict[str, Any]] = {}
         self._published_target: float | None = None
-        self.grid = grid if meter is not None else None
-        self.meter = meter
+        self.grid = None
+        if grid is not None and meter is not None:
+            self.grid = PoolGrid(grid, meter, layout.members, gateway_config.power.max_data_age)
         self._grid_stale: bool | None = None
         self._wake = asyncio.Event()
         if meter is not None:
@@ -281,7 +283,8 @@ class PoolController:
         if not pending and not self._announce and not switches:
             await self._publish_target(now)
             return None
-        outcomes = await self._write(pending)  # a switch's pause at 0 A is one of the cuts
+        # a phase switch's pause at 0 A is one of the cuts
+        outcomes = await write_limits(self.chargers, pending)
         if not all(outcome.ok for outcome in outcomes.values()):
             self._recheck.forget()  # try again at the next tick
         self.switches.start(switches, outcomes)
@@ -294,11 +297,8 @@ class PoolController:
             outcomes=outcomes,
             ev_resume=allocation.resume,
         )
-        if headroom is not None and headroom.stale and self.meter is not None:
-            note = (
-                f"; grid meter {self.meter.id} stale: fallback "
-                f"{headroom.headroom.p1:g} A per phase for the pool"
-            )
+        if headroom is not None and self.grid is not None and headroom.stale:
+            note = self.grid.fallback_note(headroom)
             result = dataclasses.replace(result, message=result.message + note)
         self.last_result = result
         self._announce = False
@@ -309,23 +309,6 @@ class PoolController:
         await self._publish_target(now)
         await self.publish_status(now)
         return result
-
-    async def _write(self, pending: Mapping[str, float]) -> dict[str, WriteOutcome]:
-        """Write limits: every cut first, then the raises, so the fuse never sees both.
-
-        Within each group the writes run concurrently, so one slow charger delays
-        nobody else's write (each has its own deadline).
-        """
-        by_id = {charger.id: charger for charger in self.chargers}
-        cuts: list[str] = []
-        raises: list[str] = []
-        for cid, amps in pending.items():
-            (cuts if amps < (by_id[cid].commanded or math.inf) else raises).append(cid)
-        outcomes: dict[str, WriteOutcome] = {}
-        for group in (cuts, raises):
-            results = await asyncio.gather(*(by_id[cid].write_limit(pending[cid]) for cid in group))
-            outcomes.update(zip(group, results, strict=True))
-        return outcomes
 
     # ------------------------------------------------------------------ reports
     async def _publish_target(self, now: float) -> None:
@@ -376,28 +359,13 @@ class PoolController:
 
     # ------------------------------------------------------------------ grid
     def headroom(self, now: float) -> GridHeadroom | None:
-        """What the pool's EVs may take per grid phase under the grid meter (None: no
-        meter). The pool's own fresh EV current, each charger's at most what it was
-        commanded, is added back to the meter's (see `own_current`)."""
-        if self.grid is None or self.meter is None:
-            return None
-        chargers = self.chargers
-        latest = {c.id: c.latest for c in chargers if c.latest is not None}
-        commanded = {c.id: c.commanded for c in chargers}
-        own = own_current(
-            self.layout.members, latest, commanded, now, self.config.power.max_data_age
-        )
-        return grid_headroom(self.grid, self.meter.latest, own, now)
+        """What the pool's EVs may take per grid phase (None: no grid meter)."""
+        return None if self.grid is None else self.grid.headroom(self.chargers, now)
 
     def stale_meters(self, now: float) -> tuple[str, ...]:
-        """The grid meter's id while the pool falls back for want of its data (the
-        same test `grid_headroom` applies, without summing the pool's currents)."""
-        if self.grid is None or self.meter is None:
-            return ()
-        reading = self.meter.latest
-        if reading is not None and reading.is_fresh(now, self.grid.max_age):
-            return ()
-        return (self.meter.id,)
+        """The grid meter's id while the pool falls back for want of its data."""
+        grid = self.grid
+        return (grid.meter.id,) if grid is not None and grid.stale(now) else ()
 
     async def _publish_grid(self, now: float) -> None:
         headroom = self.headroom(now)
