@@ -76,7 +76,7 @@ async def test_watchdog_kept_alive_while_the_poll_backs_off() -> None:
                 beats.extend(clock.now() for _ in new)
 
             await run_for(clock, 60.0, SLEEPERS, step=0.5, each=count_beats)
-            assert runtime.failures >= 5 and runtime.next_delay(0.0) == 10.0  # backing off
+            assert runtime.failures >= 5 and runtime.backoff() == 10.0  # backing off
             assert runtime.status(clock.now()) is ChargerStatus.NOT_WORKING
             gaps = [b - a for a, b in itertools.pairwise(beats)]
             assert len(beats) >= 11 and max(gaps) <= 5.0  # the alive register, every 5 s

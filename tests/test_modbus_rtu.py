@@ -415,7 +415,7 @@ async def test_heidelberg_watchdog_kept_alive_on_rtu_while_the_poll_backs_off(
             rewrites.extend(clock.now() for _ in sims[0].writes[len(rewrites) + 1 :])
 
         await run_for(clock, 30.0, 2, step=0.25, each=count)
-        assert runtime.failures >= 4 and runtime.next_delay(0.0) == 10.0  # backing off
+        assert runtime.failures >= 4 and runtime.backoff() == 10.0  # backing off
         gaps = [b - a for a, b in itertools.pairwise(rewrites)]
         assert len(rewrites) >= 25 and max(gaps) < 5.0  # well within the box's watchdog
         assert all(amps == 10.0 for _, amps in sims[0].writes)

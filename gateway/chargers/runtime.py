@@ -128,19 +128,33 @@ class ChargerRuntime:
 
     async def _poll_loop(self) -> None:
         clock = self.clock
+        due = clock.now()
         while True:
-            started = clock.now()
             await self.poll_once()
             honour_cancellation()
-            await clock.sleep(self.next_delay(clock.now() - started))
+            now = clock.now()
+            due = self.next_due(due, now)
+            await clock.sleep(max(0.0, due - now))
 
-    def next_delay(self, elapsed: float) -> float:
-        """Seconds to wait before the next poll: the interval, or the backoff."""
-        interval = self.config.poll_interval
+    def next_due(self, due: float, now: float) -> float:
+        """When the next poll starts, the last one having been due at `due`.
+
+        On a fixed grid, one `poll_interval` after the last: a busy event loop's late
+        wake-ups do not add up, so a large site keeps its poll rate. More than an
+        interval behind, the grid starts again from `now`. After a failure: `now`
+        plus the backoff.
+        """
         if self.failures:
-            backoff: float = interval * 2.0 ** (self.failures - 1)
-            return min(backoff, self.backoff_max)
-        return max(0.0, interval - elapsed)
+            return now + self.backoff()
+        interval = self.config.poll_interval
+        due += interval
+        return now if now - due > interval else due
+
+    def backoff(self) -> float:
+        """Seconds to wait after the current run of failures: the interval, doubled
+        with each further failure, at most `backoff_max`."""
+        backoff: float = self.config.poll_interval * 2.0 ** (max(self.failures, 1) - 1)
+        return min(backoff, self.backoff_max)
 
     async def poll_once(self) -> bool:
         """One read within the adapter's deadline; True when it produced a sample."""
