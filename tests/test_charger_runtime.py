@@ -166,3 +166,19 @@ async def test_shutdown_with_chargers_gone_is_quiet_and_writes_nothing(
     later = messages[known:]
     assert not [m for m in later if re.search(r"refused [\d.]+ A", m)]  # no write tried
     assert len([m for m in messages if "is down" in m]) == len(sims)  # one line each
+
+
+async def test_late_wake_ups_do_not_lower_the_poll_rate() -> None:
+    """A busy loop wakes the poller late; the polls stay on the interval's grid.
+
+    The clock moves in 0.6 s steps, so every wake-up of a 1 s poll is up to 0.2 s late.
+    Counting each poll's interval from its late start would give one poll per 1.2 s.
+    """
+    clock = FakeClock()
+    async with simulators(1, plugged=True) as (sim,):
+        config = runtime_config(modbus(sim, poll_interval=1.0))
+        async with running_runtime(config, clock) as runtime:
+            await idle(clock, SLEEPERS - 1)
+            assert runtime.polls == 1
+            await run_for(clock, 12.0, SLEEPERS - 1, step=0.6)
+            assert runtime.polls == 1 + 12  # one per second, not 1 + 10
