@@ -240,3 +240,25 @@ async def test_vestel_charging_state_follows_register_1001() -> None:
         await charger.set_current_limit(0.0)  # paused: plugged, not charging
         assert (await charger.read()).component_state is ComponentState.READY
         await charger.close()
+
+
+async def test_vestel_phase_switch_register_405_against_its_twin() -> None:
+    """The profile's [phase_switch] (holding 405, 0 = one phase, 1 = three) written by
+    the adapter; the twin's EV follows the setting, and a value other than 0/1 is
+    refused as the register map says."""
+    async with running_sim("vestel-evc04") as sim:
+        sim.plug(phases=3, ev_max_current=16.0)
+        adapter = adapter_for(sim)
+        try:
+            await adapter.switch_phases(1)
+            assert sim.charger_phases == 1
+            assert [entry[1:] for entry in sim.write_log] == [("phases", 1.0)]
+            await adapter.set_current_limit(10.0)
+            assert sim.view().currents == (10.0, 0.0, 0.0)  # on L1 only
+            await adapter.switch_phases(3)
+            assert sim.charger_phases == 3
+            async with bare_client(sim) as client:
+                refused = await client.write_register(405, 2, device_id=255)
+                assert refused.isError() and sim.charger_phases == 3
+        finally:
+            await adapter.close()

@@ -200,6 +200,7 @@ class VestelEvc04Layout(Layout):
         Region(1502, 2),  # session energy Wh
     )  # fmt: skip
     HOLDING = (
+        Region(405, 1, writable=True),  # phases: 0 = one, 1 = three (firmware >= 3.187)
         Region(2000, 1, writable=True),  # fail-safe current A
         Region(2002, 1, writable=True),  # fail-safe timeout s
         Region(5004, 1, writable=True),  # charging current A
@@ -227,6 +228,7 @@ class VestelEvc04Layout(Layout):
         yield 1020, u32(round(view.power))
         yield 1036, u32(int(view.energy // 100))  # 0.1 kWh
         yield 1502, u32(round(view.energy))
+        yield 405, u16(0 if view.phases == 1 else 1)
         yield 2000, u16(round(view.safe_current))
         yield 2002, u16(view.validity_time)
         yield 5004, u16(round(view.setpoint))
@@ -244,6 +246,14 @@ class VestelEvc04Layout(Layout):
             safe = float(values[2000 - address])
             if not setpoint_ok(safe):
                 return ExcCodes.ILLEGAL_VALUE
+        phases = None
+        if address <= 405 < address + count:
+            setting = values[405 - address]
+            if setting not in (0, 1):
+                return ExcCodes.ILLEGAL_VALUE
+            phases = 1 if setting == 0 else 3
         timeout = values[2002 - address] if address <= 2002 < address + count else None
         alive = address <= 6000 < address + count and values[6000 - address] == 1
-        return Write(setpoint=amps, validity_time=timeout, heartbeat=alive, safe_current=safe)
+        return Write(
+            setpoint=amps, validity_time=timeout, heartbeat=alive, safe_current=safe, phases=phases
+        )
