@@ -76,50 +76,37 @@ class ChargerState:
         return self.phases_in_use or len(self.phases)
 
     def __post_init__(self) -> None:
-        # Built for every charger at every distribution: the usual valid case is checked
-        # first and cheaply, the messages are built only for a refusal.
+        # Built for every charger at every distribution: the checks are cheap, and a
+        # refusal's message is built only when there is one.
         phases = self.phases
-        if (
-            type(phases) is tuple
-            and phases in _VALID_PHASES
-            and not (self.phase_switching and len(phases) != 3)
-            and (self.phases_in_use is None or self.phases_in_use in (1, len(phases)))
-            and 0 <= self.max_current < math.inf
-            and 0 < self.step < math.inf
-            and (self.min_current is None or 0 < self.min_current < math.inf)
-            and (self.ev_phases is None or 1 <= self.ev_phases <= len(phases))
-            and isinstance(self.status, ChargerStatus)
-        ):
-            return
-        self._refuse_or_convert()
-
-    def _refuse_or_convert(self) -> None:
-        """Name what is wrong (ValueError), or turn a status string into the enum."""
-        where = f"charger {self.charger_id!r}"
-        if self.phase_switching and len(self.phases) != 3:
-            raise ValueError(f"{where}: phase switching needs three wired phases")
-        if self.phases_in_use is not None and self.phases_in_use not in {1, len(self.phases)}:
-            raise ValueError(f"{where}: phases_in_use must be 1 or {len(self.phases)}")
-        if not 1 <= len(self.phases) <= 3 or len(set(self.phases)) != len(self.phases):
-            raise ValueError(f"{where}: phases must be 1 to 3 distinct grid phases")
-        if any(phase not in (1, 2, 3) for phase in self.phases):
-            raise ValueError(f"{where}: phases must be grid phases 1, 2 or 3")
-        if not math.isfinite(self.max_current) or self.max_current < 0:
-            raise ValueError(f"{where}: max_current must be a finite number >= 0")
-        if not math.isfinite(self.step) or self.step <= 0:
-            raise ValueError(f"{where}: step must be > 0 A")
+        if self.phase_switching and len(phases) != 3:
+            raise self._invalid("phase switching needs three wired phases")
+        if self.phases_in_use is not None and self.phases_in_use not in (1, len(phases)):
+            raise self._invalid(f"phases_in_use must be 1 or {len(phases)}")
+        if tuple(phases) not in _VALID_PHASES:
+            if not 1 <= len(phases) <= 3 or len(set(phases)) != len(phases):
+                raise self._invalid("phases must be 1 to 3 distinct grid phases")
+            raise self._invalid("phases must be grid phases 1, 2 or 3")
+        if not 0 <= self.max_current < math.inf:
+            raise self._invalid("max_current must be a finite number >= 0")
+        if not 0 < self.step < math.inf:
+            raise self._invalid("step must be > 0 A")
         if self.min_current is not None and not 0 < self.min_current < math.inf:
-            raise ValueError(f"{where}: min_current must be > 0 A")
-        if self.ev_phases is not None and not 1 <= self.ev_phases <= len(self.phases):
-            raise ValueError(f"{where}: ev_phases must be between 1 and {len(self.phases)}")
+            raise self._invalid("min_current must be > 0 A")
+        if self.ev_phases is not None and not 1 <= self.ev_phases <= len(phases):
+            raise self._invalid(f"ev_phases must be between 1 and {len(phases)}")
         if isinstance(self.status, ChargerStatus):
             return
         try:
             status = ChargerStatus(self.status)
         except ValueError:
             choices = ", ".join(member.value for member in ChargerStatus)
-            raise ValueError(f"{where}: status must be one of {choices}") from None
+            raise self._invalid(f"status must be one of {choices}") from None
         object.__setattr__(self, "status", status)
+
+    def _invalid(self, reason: str) -> ValueError:
+        """The error refusing this state: the charger, then `reason`."""
+        return ValueError(f"charger {self.charger_id!r}: {reason}")
 
 
 class DecisionCode(StrEnum):
