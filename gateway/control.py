@@ -297,8 +297,8 @@ class PoolController:
             outcomes=outcomes,
             ev_resume=allocation.resume,
         )
-        if headroom is not None and self.grid is not None and headroom.stale:
-            note = self.grid.fallback_note(headroom)
+        note = "" if headroom is None or self.grid is None else self.grid.fallback_note(headroom)
+        if note:
             result = dataclasses.replace(result, message=result.message + note)
         self.last_result = result
         self._announce = False
